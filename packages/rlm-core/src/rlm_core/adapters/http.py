@@ -1,0 +1,593 @@
+"""A configurable chat adapter over HTTP + JSON, with retries and connection reuse.
+
+``GenericChatAdapter`` speaks the OpenAI chat-completions format by default;
+``payload_builder`` and ``response_parser`` adapt it to any other JSON API.
+Sync and async calls share one decision path: every attempt ends in either a
+parsed ``ModelResponse``, a number of seconds to wait before retrying, or an
+``AdapterError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import email.utils
+import json
+import logging
+import math
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, ClassVar, Self, TypedDict
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import httpx
+
+from rlm_core.adapters.base import Message, ModelResponse, Usage
+from rlm_core.errors import AdapterError, ConfigError
+
+logger = logging.getLogger(__name__)
+
+PayloadBuilder = Callable[[list[Message], str, int, float], dict[str, Any]]
+"""``(messages, model, max_tokens, temperature) -> JSON request body``."""
+
+ResponseParser = Callable[[Any], ModelResponse | str]
+"""``(decoded JSON reply) -> ModelResponse`` or the reply text alone."""
+
+RETRY_STATUSES: frozenset[int] = frozenset({429, 500, 502, 503, 504})
+
+_RETRYABLE_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+_SECRET_HEADER_WORDS = ("authorization", "api-key", "apikey", "token", "secret", "cookie")
+_SECRET_QUERY_WORDS = ("key", "token", "secret", "sig", "password", "auth")
+_EXCERPT_CHARS = 200
+_REDACTED = "***"
+
+
+class ChatOptions(TypedDict, total=False):
+    """Options shared by every HTTP chat adapter (see ``GenericChatAdapter``)."""
+
+    headers: Mapping[str, str] | None
+    payload_builder: PayloadBuilder | None
+    response_parser: ResponseParser | None
+    timeout: float
+    max_retries: int
+    backoff_base: float
+    backoff_max: float
+    extra_body: Mapping[str, Any] | None
+
+
+# --------------------------------------------------------------------------- OpenAI wire format
+
+
+def build_openai_payload(
+    messages: list[Message], model: str, max_tokens: int, temperature: float
+) -> dict[str, Any]:
+    """The default request body: the OpenAI chat-completions format."""
+    return {
+        "model": model,
+        "messages": messages,
+        "max_tokens": max_tokens,
+        "temperature": temperature,
+    }
+
+
+def parse_openai_response(data: Any) -> ModelResponse:
+    """Read ``choices[0].message.content`` and ``usage`` from an OpenAI-style reply."""
+    if not isinstance(data, dict):
+        raise AdapterError(
+            f"expected a JSON object with a 'choices' list, got a JSON {type(data).__name__}"
+        )
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices:
+        raise AdapterError(
+            "expected a non-empty 'choices' list in the reply" + _error_hint(data)
+        )
+    message = choices[0].get("message") if isinstance(choices[0], dict) else None
+    if not isinstance(message, dict):
+        raise AdapterError("expected 'choices[0].message' to be a JSON object")
+    content = message.get("content")
+    if content is not None and not isinstance(content, str):
+        raise AdapterError(
+            "expected 'choices[0].message.content' to be a string or null, "
+            f"got a JSON {type(content).__name__}"
+        )
+    model = data.get("model")
+    return ModelResponse(
+        text=content or "",
+        usage=_parse_usage(data.get("usage")),
+        model=model if isinstance(model, str) and model else None,
+    )
+
+
+def _parse_usage(usage: Any) -> Usage:
+    if not isinstance(usage, dict):
+        return Usage()
+    return Usage(
+        prompt_tokens=_token_count(usage.get("prompt_tokens")),
+        completion_tokens=_token_count(usage.get("completion_tokens")),
+    )
+
+
+def _token_count(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return 0
+    return max(0, int(value))
+
+
+def _error_hint(data: dict[str, Any]) -> str:
+    """`` (server said: ...)`` when a reply carries an OpenAI-style ``error`` object."""
+    message = _error_message(data)
+    return f" (server said: {message})" if message else ""
+
+
+def _error_message(data: Any) -> str | None:
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        return str(error["message"])
+    return error if isinstance(error, str) else None
+
+
+# --------------------------------------------------------------------------- retry policy
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date)."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        return _seconds_until(text, now)
+    return None if math.isnan(seconds) else max(0.0, seconds)
+
+
+def _seconds_until(http_date: str, now: datetime | None) -> float | None:
+    try:
+        when = email.utils.parsedate_to_datetime(http_date)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Decides whether a failed attempt is retried, and how long to wait before it.
+
+    Attempts are numbered from 0; ``max_retries=3`` allows four attempts in all.
+    The wait is ``backoff_base * 2**attempt`` plus up to 10 % jitter, or the
+    server's ``Retry-After`` when given, and never more than ``backoff_max``.
+    """
+
+    max_retries: int = 3
+    backoff_base: float = 0.5
+    backoff_max: float = 20.0
+    retry_statuses: frozenset[int] = RETRY_STATUSES
+
+    def allows_retry(self, attempt: int) -> bool:
+        """Whether another attempt may follow failed attempt number ``attempt``."""
+        return attempt < self.max_retries
+
+    def retries_status(self, status: int) -> bool:
+        return status in self.retry_statuses
+
+    def delay(self, attempt: int, retry_after: str | None = None) -> float:
+        """Seconds to wait after failed attempt number ``attempt``."""
+        hinted = parse_retry_after(retry_after)
+        if hinted is not None:
+            return min(self.backoff_max, hinted)
+        base = self.backoff_base * 2.0 ** min(attempt, 32)
+        return min(self.backoff_max, base + random.uniform(0.0, base * 0.1))
+
+
+# --------------------------------------------------------------------------- the adapter
+
+
+class GenericChatAdapter:
+    """Chat adapter for any JSON-over-HTTP API, OpenAI format by default.
+
+    One ``httpx.Client`` (created on first use) serves every ``complete`` call,
+    and one ``httpx.AsyncClient`` per event loop serves ``acomplete``, so
+    connections are reused. Status 429/500/502/503/504, timeouts and dropped
+    connections are retried with exponential backoff, honouring ``Retry-After``.
+    Close with ``close()``/``aclose()`` or use ``with``/``async with``.
+    """
+
+    auth_hint: ClassVar[str] = "check the API key"
+
+    def __init__(
+        self,
+        base_url: str,
+        path: str = "/chat/completions",
+        *,
+        model: str,
+        api_key: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        payload_builder: PayloadBuilder | None = None,
+        response_parser: ResponseParser | None = None,
+        timeout: float = 60.0,
+        max_retries: int = 3,
+        backoff_base: float = 0.5,
+        backoff_max: float = 20.0,
+        extra_body: Mapping[str, Any] | None = None,
+    ) -> None:
+        _check_url(base_url)
+        _check_text("model", model)
+        _check_number("timeout", timeout, positive=True)
+        _check_retries(max_retries)
+        _check_number("backoff_base", backoff_base)
+        _check_number("backoff_max", backoff_max)
+        _check_callable("payload_builder", payload_builder)
+        _check_callable("response_parser", response_parser)
+        _check_headers(headers)
+        self.base_url = base_url.strip().rstrip("/")
+        self.path = path
+        self.model = model
+        self.timeout = float(timeout)
+        self.retry_policy = RetryPolicy(max_retries, float(backoff_base), float(backoff_max))
+        self.payload_builder: PayloadBuilder = payload_builder or build_openai_payload
+        self.response_parser: ResponseParser = response_parser or parse_openai_response
+        self.extra_body: dict[str, Any] = dict(extra_body or {})
+        self._api_key = api_key or None
+        self._url = _join_url(self.base_url, path)
+        self._headers = self._build_headers(headers or {})
+        self._secrets = self._collect_secrets()
+        self._client: httpx.Client | None = None
+        self._async_clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        """The request URL, with credentials and secret query values masked."""
+        return _redact_url(self._url)
+
+    @property
+    def max_retries(self) -> int:
+        return self.retry_policy.max_retries
+
+    def __repr__(self) -> str:
+        key = f"'{_REDACTED}'" if self._api_key else "None"
+        return f"{type(self).__name__}(url={self.url!r}, model={self.model!r}, api_key={key})"
+
+    # ------------------------------------------------------------------ calls
+
+    def complete(
+        self,
+        messages: list[Message],
+        *,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+    ) -> ModelResponse:
+        body = self._encode(messages, max_tokens, temperature)
+        client = self._sync_client()
+        attempt = 0
+        while True:
+            try:
+                response = client.post(self._url, content=body)
+            except httpx.TransportError as exc:
+                outcome = self._after_transport_error(exc, attempt)
+            else:
+                outcome = self._after_response(response, attempt)
+            if isinstance(outcome, ModelResponse):
+                return outcome
+            time.sleep(outcome)
+            attempt += 1
+
+    async def acomplete(
+        self,
+        messages: list[Message],
+        *,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+    ) -> ModelResponse:
+        body = self._encode(messages, max_tokens, temperature)
+        client = self._async_client()
+        attempt = 0
+        while True:
+            try:
+                response = await client.post(self._url, content=body)
+            except httpx.TransportError as exc:
+                outcome = self._after_transport_error(exc, attempt)
+            else:
+                outcome = self._after_response(response, attempt)
+            if isinstance(outcome, ModelResponse):
+                return outcome
+            await asyncio.sleep(outcome)
+            attempt += 1
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        """Close the sync client. Async clients are closed by ``aclose()``."""
+        with self._lock:
+            client, self._client = self._client, None
+            self._forget_dead_loops()
+        if client is not None:
+            client.close()
+
+    async def aclose(self) -> None:
+        """Close the async client of the running event loop, and the sync client."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            client = self._async_clients.pop(loop, None)
+        if client is not None:
+            await client.aclose()
+        self.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def _sync_client(self) -> httpx.Client:
+        with self._lock:
+            if self._client is None:
+                self._client = httpx.Client(headers=self._headers, timeout=self.timeout)
+            return self._client
+
+    def _async_client(self) -> httpx.AsyncClient:
+        """The AsyncClient of the running loop; one bound to a closed loop is never reused."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            self._forget_dead_loops()
+            client = self._async_clients.get(loop)
+            if client is None:
+                client = httpx.AsyncClient(headers=self._headers, timeout=self.timeout)
+                self._async_clients[loop] = client
+            return client
+
+    def _forget_dead_loops(self) -> None:
+        """Drop clients whose event loop is closed (they cannot be used or awaited)."""
+        for loop in [loop for loop in self._async_clients if loop.is_closed()]:
+            del self._async_clients[loop]
+            logger.debug("dropped an AsyncClient of %s bound to a closed event loop", self.url)
+
+    # ------------------------------------------------------------------ one attempt
+
+    def _after_response(self, response: httpx.Response, attempt: int) -> ModelResponse | float:
+        """Parse a 2xx reply, return the wait before a retry, or raise ``AdapterError``."""
+        status = response.status_code
+        if 200 <= status < 300:
+            return self._parse(response)
+        policy = self.retry_policy
+        if policy.retries_status(status) and policy.allows_retry(attempt):
+            delay = policy.delay(attempt, response.headers.get("retry-after"))
+            self._log_retry(f"HTTP {status}", attempt, delay)
+            return delay
+        raise self._status_error(response, attempts=attempt + 1)
+
+    def _after_transport_error(self, exc: httpx.TransportError, attempt: int) -> float:
+        """Return the wait before a retry, or raise ``AdapterError``."""
+        if isinstance(exc, _RETRYABLE_ERRORS) and self.retry_policy.allows_retry(attempt):
+            delay = self.retry_policy.delay(attempt)
+            self._log_retry(type(exc).__name__, attempt, delay)
+            return delay
+        raise self._transport_error(exc, attempts=attempt + 1) from exc
+
+    def _log_retry(self, reason: str, attempt: int, delay: float) -> None:
+        logger.info(
+            "POST %s failed (%s); retry %d/%d in %.2fs",
+            self.url,
+            reason,
+            attempt + 1,
+            self.retry_policy.max_retries,
+            delay,
+        )
+
+    def _encode(self, messages: list[Message], max_tokens: int, temperature: float) -> bytes:
+        payload = self.payload_builder(messages, self.model, max_tokens, temperature)
+        if not isinstance(payload, dict):
+            raise ConfigError(
+                f"payload_builder returned {type(payload).__name__}; it must return a dict "
+                "(the JSON request body)"
+            )
+        if self.extra_body:
+            payload = {**payload, **self.extra_body}
+        try:
+            return json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(
+                f"the request body is not JSON-serializable ({exc}); check payload_builder "
+                "and extra_body"
+            ) from exc
+
+    def _parse(self, response: httpx.Response) -> ModelResponse:
+        status = response.status_code
+        try:
+            data = response.json()
+        except ValueError as exc:
+            raise AdapterError(
+                f"POST {self.url} returned HTTP {status} with a body that is not valid JSON; "
+                f"expected a JSON object. Body: {self._excerpt(response.text)!r}",
+                status_code=status,
+            ) from exc
+        try:
+            result = self.response_parser(data)
+        except (AdapterError, KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+            detail = str(exc) if isinstance(exc, AdapterError) else f"{type(exc).__name__}: {exc}"
+            raise AdapterError(
+                f"unexpected reply from POST {self.url}: {self._redact(detail)}",
+                status_code=status,
+            ) from exc
+        return self._as_model_response(result, status)
+
+    def _as_model_response(self, result: object, status: int) -> ModelResponse:
+        if isinstance(result, str):
+            return ModelResponse(text=result, usage=Usage(), model=self.model)
+        if not isinstance(result, ModelResponse):
+            raise AdapterError(
+                f"response_parser returned {type(result).__name__}; it must return a "
+                "ModelResponse or a str",
+                status_code=status,
+            )
+        if result.model is None:
+            return dataclasses.replace(result, model=self.model)
+        return result
+
+    # ------------------------------------------------------------------ errors
+
+    def _status_error(self, response: httpx.Response, *, attempts: int) -> AdapterError:
+        status = response.status_code
+        reason = f" {response.reason_phrase}" if response.reason_phrase else ""
+        tries = f" after {attempts} attempts" if attempts > 1 else ""
+        hint = self._status_hint(status)
+        body = self._excerpt(_body_text(response))
+        message = f"POST {self.url} returned HTTP {status}{reason}{tries}"
+        message += f" ({hint})" if hint else ""
+        message += f"; response: {body!r}" if body else ""
+        return AdapterError(message, status_code=status)
+
+    def _status_hint(self, status: int) -> str:
+        if status in (401, 403):
+            return self.auth_hint
+        if status == 404:
+            return "check base_url, path and the model name"
+        if status == 429:
+            return "still rate limited; lower the concurrency or raise max_retries"
+        if status >= 500:
+            return "the server is failing; try again later or raise max_retries"
+        return ""
+
+    def _transport_error(self, exc: httpx.TransportError, *, attempts: int) -> AdapterError:
+        tries = f"{attempts} attempt" + ("s" if attempts > 1 else "")
+        if isinstance(exc, httpx.TimeoutException):
+            message = (
+                f"POST {self.url} timed out (timeout={self.timeout:g}s, {tries}); "
+                "raise timeout=... or check that the server is responsive"
+            )
+        elif isinstance(exc, httpx.ConnectError):
+            message = (
+                f"could not connect to {self.url} ({tries}): {exc}; "
+                "check base_url and that the server is running"
+            )
+        else:
+            message = f"POST {self.url} failed ({tries}): {type(exc).__name__}: {exc}"
+        return AdapterError(self._redact(message))
+
+    # ------------------------------------------------------------------ secrets
+
+    def _auth_headers(self) -> dict[str, str]:
+        """Headers that carry the API key; subclasses change the scheme."""
+        return {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+
+    def _build_headers(self, extra: Mapping[str, str]) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        headers.update(self._auth_headers())
+        headers.update(extra)
+        return headers
+
+    def _collect_secrets(self) -> tuple[str, ...]:
+        secrets = {self._api_key} if self._api_key else set()
+        for name, value in self._headers.items():
+            if value and any(word in name.lower() for word in _SECRET_HEADER_WORDS):
+                secrets.update({value, value.split()[-1]})
+        return tuple(sorted(secrets, key=len, reverse=True))
+
+    def _redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, _REDACTED)
+        return text
+
+    def _excerpt(self, text: str) -> str:
+        """A short one-line, secret-free excerpt of a response body."""
+        flat = self._redact(" ".join(text.split()))
+        return flat if len(flat) <= _EXCERPT_CHARS else flat[:_EXCERPT_CHARS] + "…"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _body_text(response: httpx.Response) -> str:
+    """The error message of an OpenAI-style error body, else the raw body."""
+    try:
+        message = _error_message(response.json())
+    except ValueError:
+        message = None
+    return message or response.text
+
+
+def _join_url(base_url: str, path: str) -> str:
+    if not path:
+        return base_url
+    return f"{base_url}/{path.lstrip('/')}"
+
+
+def _redact_url(url: str) -> str:
+    """``url`` without user info, and with secret-looking query values masked."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    query = [
+        (name, _REDACTED if any(word in name.lower() for word in _SECRET_QUERY_WORDS) else value)
+        for name, value in parse_qsl(parts.query, keep_blank_values=True)
+    ]
+    return urlunsplit((parts.scheme, host, parts.path, urlencode(query, safe="*"), ""))
+
+
+def _check_url(base_url: object) -> None:
+    if not isinstance(base_url, str) or not base_url.strip():
+        raise ConfigError(
+            "base_url is empty; pass the server address, e.g. 'https://api.openai.com/v1'"
+        )
+    if urlsplit(base_url.strip()).scheme not in ("http", "https"):
+        raise ConfigError(
+            f"base_url must start with http:// or https://, got {_redact_url(base_url)!r}"
+        )
+
+
+def _check_text(name: str, value: object) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{name} must be a non-empty string, got {value!r}")
+
+
+def _check_number(name: str, value: object, *, positive: bool = False) -> None:
+    valid = (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and (value > 0 if positive else value >= 0)
+    )
+    if not valid:
+        wanted = "a positive number" if positive else "a number >= 0"
+        raise ConfigError(f"{name} must be {wanted} of seconds, got {value!r}")
+
+
+def _check_retries(value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"max_retries must be an integer >= 0, got {value!r}")
+
+
+def _check_callable(name: str, value: object) -> None:
+    if value is not None and not callable(value):
+        raise ConfigError(f"{name} must be callable, got {type(value).__name__}")
+
+
+def _check_headers(headers: object) -> None:
+    if headers is None:
+        return
+    if not isinstance(headers, Mapping) or not all(
+        isinstance(key, str) and isinstance(value, str) for key, value in headers.items()
+    ):
+        raise ConfigError("headers must be a mapping of str to str")

@@ -1,0 +1,218 @@
+"""The long context, held once as a single string plus document boundaries."""
+
+from __future__ import annotations
+
+import re
+from array import array
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple
+
+from rlm_core.errors import ContextError
+
+DEFAULT_SEPARATOR = "\n\n---\n\n"
+DEFAULT_PAGE_SIZE = 4000
+SNIPPET_RADIUS = 80
+
+
+class Match(NamedTuple):
+    """One hit of ``Context.find``: character offsets, the matched text,
+    the document it falls in, and a short snippet around it."""
+
+    start: int
+    end: int
+    text: str
+    doc_index: int
+    snippet: str
+
+
+class Context:
+    """Text (or many documents) that the model inspects from the REPL.
+
+    Documents are joined once with ``separator``; only their start offsets are
+    kept beside the joined text, so the content is never stored twice.
+    """
+
+    __slots__ = ("_lengths", "_starts", "separator", "text")
+
+    def __init__(
+        self, text: str, starts: Sequence[int] = (0,), lengths: Sequence[int] | None = None,
+        separator: str = DEFAULT_SEPARATOR,
+    ) -> None:
+        if not isinstance(text, str):
+            raise ContextError(
+                f"context text must be str, got {type(text).__name__}; "
+                "use Context.from_text(str) or Context.from_documents(list[str])"
+            )
+        self.text = text
+        self.separator = separator
+        self._starts = array("q", starts)
+        self._lengths = array("q", lengths if lengths is not None else [len(text)])
+
+    # -- construction -------------------------------------------------------------------------
+    @classmethod
+    def from_text(cls, text: str) -> Context:
+        """A context made of one document."""
+        return cls(text)
+
+    @classmethod
+    def from_documents(
+        cls, documents: Iterable[str], separator: str = DEFAULT_SEPARATOR
+    ) -> Context:
+        """A context made of several documents joined by ``separator``."""
+        if isinstance(documents, str):
+            raise ContextError(
+                "from_documents expects a list of strings, got one str; "
+                "use Context.from_text for a single text"
+            )
+        docs = list(documents)
+        starts = array("q")
+        lengths = array("q")
+        offset = 0
+        for index, doc in enumerate(docs):
+            if not isinstance(doc, str):
+                raise ContextError(
+                    f"document {index} is {type(doc).__name__}, not str; "
+                    "convert documents to text before building a Context"
+                )
+            starts.append(offset)
+            lengths.append(len(doc))
+            offset += len(doc) + len(separator)
+        text = separator.join(docs)
+        del docs
+        if not starts:
+            starts.append(0)
+            lengths.append(0)
+        return cls(text, starts, lengths, separator)
+
+    @classmethod
+    def coerce(cls, value: Any) -> Context:
+        """Accept a Context, a str or a list of str; anything else is a ContextError."""
+        if isinstance(value, Context):
+            return value
+        if isinstance(value, str):
+            return cls.from_text(value)
+        if isinstance(value, list | tuple):
+            return cls.from_documents(value)
+        raise ContextError(
+            f"context must be a str, a list of str or a Context, got {type(value).__name__}"
+        )
+
+    # -- size and documents -------------------------------------------------------------------
+    def len_chars(self) -> int:
+        """Total number of characters."""
+        return len(self.text)
+
+    def __len__(self) -> int:
+        return len(self.text)
+
+    def num_documents(self) -> int:
+        """Number of documents."""
+        return len(self._starts)
+
+    def document_lengths(self) -> list[int]:
+        """Length of every document, in characters."""
+        return list(self._lengths)
+
+    def get_document(self, index: int) -> str:
+        """Document ``index`` (negative indexes count from the end)."""
+        count = len(self._starts)
+        if not -count <= index < count:
+            raise IndexError(f"document index {index} out of range: there are {count} documents")
+        start = self._starts[index]
+        return self.text[start : start + self._lengths[index]]
+
+    def document_at(self, offset: int) -> int:
+        """Index of the document containing character ``offset``."""
+        return max(bisect_right(self._starts, offset) - 1, 0)
+
+    # -- reading ------------------------------------------------------------------------------
+    def slice(self, start: int, end: int | None = None) -> str:
+        """``text[start:end]`` with out-of-range bounds clamped."""
+        return self.text[max(start, 0) : end]
+
+    def page(self, n: int, page_size: int = DEFAULT_PAGE_SIZE) -> str:
+        """Page ``n`` (from 0) when the text is cut into pages of ``page_size`` chars."""
+        if page_size <= 0:
+            raise ValueError("page_size must be positive")
+        pages = self.num_pages(page_size)
+        if not 0 <= n < pages:
+            raise IndexError(f"page {n} out of range: there are {pages} pages of {page_size} chars")
+        return self.text[n * page_size : (n + 1) * page_size]
+
+    def num_pages(self, page_size: int = DEFAULT_PAGE_SIZE) -> int:
+        """How many pages of ``page_size`` chars the text spans."""
+        return max(1, -(-len(self.text) // page_size))
+
+    def find(
+        self,
+        pattern: str,
+        regex: bool = False,
+        max_matches: int = 100,
+        case_sensitive: bool = True,
+    ) -> list[Match]:
+        """Occurrences of ``pattern`` (plain text unless ``regex``), at most ``max_matches``."""
+        if not isinstance(pattern, str) or not pattern:
+            raise ValueError("find needs a non-empty string pattern")
+        if not regex and case_sensitive:
+            return self._find_plain(pattern, max_matches)
+        flags = 0 if case_sensitive else re.IGNORECASE
+        compiled = re.compile(pattern if regex else re.escape(pattern), flags)
+        matches: list[Match] = []
+        for found in compiled.finditer(self.text):
+            if len(matches) >= max_matches:
+                break
+            matches.append(self._match(found.start(), found.end()))
+        return matches
+
+    def _find_plain(self, pattern: str, max_matches: int) -> list[Match]:
+        matches: list[Match] = []
+        text = self.text
+        position = text.find(pattern)
+        while position != -1 and len(matches) < max_matches:
+            matches.append(self._match(position, position + len(pattern)))
+            position = text.find(pattern, position + 1)
+        return matches
+
+    def _match(self, start: int, end: int) -> Match:
+        text = self.text
+        snippet = text[max(start - SNIPPET_RADIUS, 0) : end + SNIPPET_RADIUS]
+        return Match(start, end, text[start:end], self.document_at(start), snippet)
+
+    def chunk(self, size: int, overlap: int = 0) -> list[str]:
+        """Consecutive pieces of ``size`` chars, each overlapping the previous by ``overlap``."""
+        if size <= 0:
+            raise ValueError(f"chunk size must be positive, got {size}")
+        if not 0 <= overlap < size:
+            raise ValueError(f"overlap must be >= 0 and < size ({size}), got {overlap}")
+        stride = size - overlap
+        text = self.text
+        last = max(len(text) - overlap, 1)
+        return [text[i : i + size] for i in range(0, last, stride)]
+
+    def chunk_documents(self, docs_per_chunk: int = 10) -> list[str]:
+        """Groups of ``docs_per_chunk`` whole documents, each group as one string."""
+        if docs_per_chunk <= 0:
+            raise ValueError(f"docs_per_chunk must be positive, got {docs_per_chunk}")
+        groups = []
+        count = len(self._starts)
+        for first in range(0, count, docs_per_chunk):
+            last = min(first + docs_per_chunk, count) - 1
+            end = self._starts[last] + self._lengths[last]
+            groups.append(self.text[self._starts[first] : end])
+        return groups
+
+    def metadata(self) -> dict[str, Any]:
+        """Sizes and shape of the context (never its content), for the first prompt."""
+        lengths = self._lengths
+        count = len(lengths)
+        return {
+            "total_chars": len(self.text),
+            "num_documents": count,
+            "min_document_chars": min(lengths) if count else 0,
+            "max_document_chars": max(lengths) if count else 0,
+            "mean_document_chars": (sum(lengths) // count) if count else 0,
+        }
+
+    def __repr__(self) -> str:
+        return f"Context(chars={len(self.text)}, documents={len(self._starts)})"

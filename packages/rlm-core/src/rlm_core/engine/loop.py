@@ -1,0 +1,271 @@
+"""The root loop, written once as a generator of effects.
+
+The loop never performs I/O itself: it yields ``ModelCall`` and ``ExecCall``
+effects and receives their results. ``drive`` (sync) and ``adrive`` (async)
+perform the effects, so ``run`` and ``arun`` share every rule of the loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Any
+
+from rlm_core.adapters.base import Message, ModelAdapter, ModelResponse, check_response, model_id_of
+from rlm_core.engine import prompts
+from rlm_core.engine.history import History
+from rlm_core.engine.parsing import ParsedReply, parse_reply
+from rlm_core.engine.settings import RunState
+from rlm_core.engine.toolkit import Toolkit
+from rlm_core.errors import AdapterError, PolicyError, RLMError
+from rlm_core.repl.base import REPL, ExecResult
+
+
+@dataclass(frozen=True, slots=True)
+class ModelCall:
+    adapter: ModelAdapter
+    messages: list[Message]
+    max_tokens: int
+    temperature: float
+
+
+@dataclass(frozen=True, slots=True)
+class ExecCall:
+    code: str
+
+
+Effect = ModelCall | ExecCall
+LoopGen = Generator[Effect, Any, str]
+_UNSET = object()
+
+
+class RootLoop:
+    """One root (or recursive sub-) conversation over one REPL."""
+
+    def __init__(
+        self,
+        state: RunState,
+        repl: REPL,
+        toolkit: Toolkit,
+        adapter: ModelAdapter,
+        *,
+        depth: int = 0,
+        parent_id: int | None = None,
+    ) -> None:
+        self.state = state
+        self.settings = state.settings
+        self.repl = repl
+        self.toolkit = toolkit
+        self.adapter = adapter
+        self.depth = depth
+        self.parent_id = parent_id
+        self.call_kind = "root_call" if depth == 0 else "sub_root_call"
+        self.exec_kind = "repl_exec" if depth == 0 else "sub_repl_exec"
+        self.repl_ran = False
+        self.invalid_replies = 0
+
+    # -- effects with their trace steps ------------------------------------------------------
+    def _model(
+        self, messages: list[Message], max_tokens: int, *, purpose: str, account: bool = True
+    ) -> Generator[Effect, Any, str]:
+        state = self.state
+        step = state.new_step(
+            self.call_kind, depth=self.depth, parent_id=self.parent_id,
+            prompt=messages[-1]["content"], model=model_id_of(self.adapter),
+            metadata={"purpose": purpose},
+        )
+        try:
+            raw = yield ModelCall(self.adapter, messages, max_tokens, self.settings.temperature)
+            response: ModelResponse = check_response(raw, self.adapter)
+        except BaseException as error:
+            step.error = f"{type(error).__name__}: {error}"
+            state.end_step(step)
+            if isinstance(error, Exception) and not isinstance(error, RLMError):
+                raise AdapterError(
+                    f"{type(self.adapter).__name__} failed: {type(error).__name__}: {error}"
+                ) from error
+            raise
+        step.response = response.text
+        step.usage = response.usage
+        state.end_step(step)
+        try:
+            state.budget.add_usage(response.usage, subcall=False)
+        except PolicyError:
+            if account:
+                raise
+        return response.text
+
+    def _exec(self, code: str, *, purpose: str = "step") -> Generator[Effect, Any, ExecResult]:
+        state = self.state
+        step = state.new_step(
+            self.exec_kind, depth=self.depth, parent_id=self.parent_id, code=code,
+            metadata={"purpose": purpose},
+        )
+        self.toolkit.parent_step_id = step.step_id
+        try:
+            result: ExecResult = yield ExecCall(code)
+        except BaseException as error:
+            step.error = f"{type(error).__name__}: {error}"
+            state.end_step(step)
+            raise
+        step.stdout = result.stdout
+        step.error = result.error
+        step.metadata["truncated"] = result.truncated
+        state.end_step(step)
+        self.repl_ran = True
+        return result
+
+    # -- the loop ----------------------------------------------------------------------------
+    def run(self, query: str, metadata: dict[str, Any] | None) -> LoopGen:
+        settings = self.settings
+        state = self.state
+        guards = settings.guards
+        system = prompts.build_system_prompt(
+            settings.system_prompt, with_retriever=settings.retriever is not None,
+            max_output_chars=settings.max_output_chars,
+        )
+        history = History(
+            system, prompts.build_first_message(query, metadata),
+            keep_turns=settings.conversation_history,
+            max_history_tokens=settings.max_history_tokens,
+            compaction=settings.compaction,
+        )
+        subcalls_before = state.budget.subcalls
+        step = 0
+        while True:
+            step += 1
+            try:
+                state.budget.check_step(step)
+                if history.needs_compaction():
+                    yield from self._compact(history)
+                reply = yield from self._model(
+                    history.messages, settings.max_output_tokens, purpose="step"
+                )
+            except PolicyError as error:
+                return (yield from self._finalize_on_limit(history, error))
+
+            parsed = parse_reply(reply)
+            if parsed.code is not None:
+                result = yield from self._exec(parsed.code)
+                if state.budget.exhausted is not None:
+                    history.add_turn(reply, prompts.output_message(result.stdout, result.error))
+                    return (yield from self._finalize_on_limit(history, state.budget.exhausted))
+                if result.ok and parsed.has_final:
+                    answer, feedback = self._accept_final(parsed, subcalls_before)
+                    if answer is not None:
+                        return answer
+                else:
+                    feedback = prompts.CODE_FAILED_FINAL if parsed.has_final else None
+                auto = self._auto_final()
+                if auto is not None:
+                    return auto
+                message = prompts.output_message(result.stdout, result.error)
+                history.add_turn(reply, f"{message}\n\n{feedback}" if feedback else message)
+                continue
+
+            if parsed.has_final:
+                answer, feedback = self._accept_final(parsed, subcalls_before)
+                if answer is not None:
+                    return answer
+                assert feedback is not None
+                self.invalid_replies += 1
+                state.emit("guard", depth=self.depth, reason=feedback)
+            else:
+                self.invalid_replies += 1
+                feedback = prompts.INVALID_REPLY if reply.strip() else prompts.EMPTY_REPLY
+                state.emit("guard", depth=self.depth, reason="reply without code or FINAL")
+            limit = guards.invalid_response_limit
+            if limit is not None and self.invalid_replies >= limit:
+                return (yield from self._give_up(history, reply, feedback))
+            history.add_turn(reply, feedback)
+
+    # -- finishing ---------------------------------------------------------------------------
+    def _accept_final(
+        self, parsed: ParsedReply, subcalls_before: int
+    ) -> tuple[str | None, str | None]:
+        """(answer, None) when the FINAL is accepted, else (None, feedback)."""
+        guards = self.settings.guards
+        if guards.require_repl_before_final and not self.repl_ran:
+            return None, prompts.NEED_REPL
+        if guards.require_subcall_before_final and self.state.budget.subcalls == subcalls_before:
+            return None, prompts.NEED_SUBCALL
+        if parsed.final_var is not None:
+            value = self._variable(parsed.final_var)
+            if value is _UNSET:
+                return None, prompts.missing_variable(parsed.final_var)
+            return _as_answer(value), None
+        return parsed.final_text, None
+
+    def _variable(self, name: str) -> Any:
+        try:
+            return self.repl.get(name)
+        except KeyError:
+            return _UNSET
+
+    def _auto_final(self) -> str | None:
+        name = self.settings.auto_finalize_var
+        if name is None:
+            return None
+        value = self._variable(name)
+        return None if value is _UNSET or value is None else _as_answer(value)
+
+    def _give_up(self, history: History, reply: str, feedback: str) -> LoopGen:
+        """Too many replies without usable code: run ``fallback_code``, else finalize."""
+        self.state.emit("guard", depth=self.depth, reason="invalid_response_limit reached")
+        fallback = self.settings.guards.fallback_code
+        if fallback:
+            result = yield from self._exec(fallback, purpose="fallback")
+            for name in (self.settings.auto_finalize_var, "answer"):
+                if name is not None:
+                    value = self._variable(name)
+                    if value is not _UNSET and value is not None:
+                        return _as_answer(value)
+            history.add_turn(reply, prompts.output_message(result.stdout, result.error))
+        else:
+            history.add_turn(reply, feedback)
+        return (yield from self._finalize("the model kept replying without usable code", history))
+
+    def _finalize_on_limit(self, history: History, error: PolicyError) -> LoopGen:
+        if self.settings.policy.on_limit == "raise":
+            raise error
+        return (yield from self._finalize(str(error), history))
+
+    def _finalize(self, reason: str, history: History) -> LoopGen:
+        """Ask the model once for its best answer from what it gathered."""
+        self.state.emit("finalize", depth=self.depth, reason=reason)
+        history.add_user(prompts.finalize_request(reason))
+        try:
+            reply = yield from self._model(
+                history.messages, self.settings.max_output_tokens, purpose="finalize",
+                account=False,
+            )
+        except AdapterError:
+            reply = ""
+        parsed = parse_reply(reply)
+        if parsed.final_var is not None:
+            value = self._variable(parsed.final_var)
+            if value is not _UNSET:
+                return _as_answer(value)
+        if parsed.final_text:
+            return parsed.final_text
+        auto = self._auto_final()
+        if auto is not None:
+            return auto
+        return reply.strip()
+
+    def _compact(self, history: History) -> Generator[Effect, Any, None]:
+        assert self.settings.compaction is not None
+        before = history.tokens
+        summary = yield from self._model(
+            history.compaction_request(), self.settings.compaction.summary_max_tokens,
+            purpose="compaction",
+        )
+        history.apply_summary(summary)
+        self.repl.set("history", list(history.full))
+        self.state.emit(
+            "compaction", depth=self.depth, tokens_before=before, tokens_after=history.tokens
+        )
+
+
+def _as_answer(value: Any) -> str:
+    return value if isinstance(value, str) else str(value)

@@ -1,0 +1,75 @@
+"""Reading a root-model reply: code blocks and final answers."""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+
+_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
+_FINAL_VAR = re.compile(
+    r"^[ \t>*_]*FINAL_VAR[*_]*\s*(?::\s*|\(\s*)[`'\"]?([A-Za-z_][A-Za-z0-9_]*)", re.MULTILINE
+)
+_FINAL_TEXT = re.compile(r"^[ \t>*_]*FINAL[*_]*\s*:\s*(.*)", re.MULTILINE | re.DOTALL)
+_FINAL_CALL = re.compile(r"^[ \t>*_]*FINAL\((.*)\)\s*$", re.MULTILINE | re.DOTALL)
+_CODE_LANGS = {"", "python", "py", "python3", "repl"}
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedReply:
+    """The parts of a reply the engine acts on."""
+
+    code: str | None
+    final_text: str | None
+    final_var: str | None
+
+    @property
+    def has_final(self) -> bool:
+        return self.final_text is not None or self.final_var is not None
+
+
+def _strip_fences(text: str) -> str:
+    return _FENCE.sub("", text)
+
+
+def _final_of(prose: str) -> tuple[str | None, str | None]:
+    var = _FINAL_VAR.search(prose)
+    if var:
+        return None, var.group(1)
+    text = _FINAL_TEXT.search(prose)
+    if text:
+        return text.group(1).strip(), None
+    call = _FINAL_CALL.search(prose)
+    if call:
+        return call.group(1).strip().strip("'\"").strip(), None
+    return None, None
+
+
+def _looks_like_code(text: str) -> bool:
+    stripped = text.strip()
+    if not stripped:
+        return False
+    try:
+        tree = ast.parse(stripped)
+    except SyntaxError:
+        return False
+    # A bare name or constant ("42", "Yes") is prose, not a program.
+    return not all(
+        isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant | ast.Name)
+        for node in tree.body
+    )
+
+
+def parse_reply(reply: str) -> ParsedReply:
+    """Split a reply into code to run and/or a final answer.
+
+    Fenced blocks (```python or bare ```) are code; FINAL markers are looked for
+    outside fences. A reply with neither fences nor a FINAL marker that parses
+    as Python is treated as code, so plain scripted replies work.
+    """
+    blocks = [body for lang, body in _FENCE.findall(reply) if lang.lower() in _CODE_LANGS]
+    code = "\n".join(block.strip("\n") for block in blocks if block.strip()) or None
+    final_text, final_var = _final_of(_strip_fences(reply))
+    if code is None and final_text is None and final_var is None and _looks_like_code(reply):
+        code = reply.strip()
+    return ParsedReply(code=code, final_text=final_text, final_var=final_var)

@@ -1,0 +1,301 @@
+"""Sub-model calls: single, batched (bounded parallelism), cached, budgeted, recursive.
+
+Each call is prepared and finished by shared code; only the model call in the
+middle differs between the sync path (threads) and the async path (the run's
+event loop), so both behave the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from rlm_core.adapters.base import ModelAdapter, ModelResponse, acomplete, check_response, model_id_of
+from rlm_core.engine.settings import RunState
+from rlm_core.engine.tokens import context_window_of, estimate_tokens
+from rlm_core.errors import PolicyError, SubcallTooLargeError
+from rlm_core.trace import TraceStep
+
+SUB_SYSTEM_PROMPT = (
+    "You are a sub-LLM helping a larger program. Answer the request using only the text "
+    "you are given. Be concise and specific. If the text does not contain the answer, "
+    "reply exactly: NOT FOUND"
+)
+
+# (instruction, text, depth, parent_id) -> answer; set by the engine when recursion is on.
+SubRun = Callable[[str | None, str, int, int], str]
+AsyncSubRun = Callable[[str | None, str, int, int], Awaitable[str]]
+
+
+@dataclass(slots=True)
+class _Call:
+    """One prepared sub-call."""
+
+    step: TraceStep
+    adapter: ModelAdapter
+    messages: list[dict[str, str]]
+    max_tokens: int
+    cache_key: str | None
+    recursive: bool
+    instruction: str | None
+    text: str
+
+
+def error_marker(error: BaseException) -> str:
+    """What a failed item of a batch holds, so the other items are not lost."""
+    return f"[error: {type(error).__name__}: {error}]"
+
+
+class SubcallRunner:
+    """Serves ``llm_query`` / ``llm_batch`` and friends for one run."""
+
+    def __init__(
+        self,
+        state: RunState,
+        *,
+        sub_run: SubRun | None = None,
+        async_sub_run: AsyncSubRun | None = None,
+    ) -> None:
+        self.state = state
+        self.settings = state.settings
+        self.sub_run = sub_run
+        self.async_sub_run = async_sub_run
+        self._window_cache: dict[int, int | None] = {}
+
+    # -- public API (called from REPL code, possibly in worker threads) ----------------------
+    def query(
+        self,
+        text: str,
+        *,
+        instruction: str | None = None,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        parent_id: int | None = None,
+        depth: int = 0,
+    ) -> str:
+        call = self._prepare(text, instruction, model, max_tokens, parent_id, depth)
+        if self.state.loop is not None:
+            future = asyncio.run_coroutine_threadsafe(self._arun_call(call), self.state.loop)
+            return future.result()
+        return self._run_call(call)
+
+    def batch(
+        self,
+        texts: list[str],
+        *,
+        instruction: str | None = None,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        parallel: bool = True,
+        parent_id: int | None = None,
+        depth: int = 0,
+    ) -> list[str]:
+        """Answers in input order; a failed item holds an error marker instead of raising."""
+        if not texts:
+            return []
+
+        def one(text: str) -> str:
+            try:
+                return self.query(
+                    text, instruction=instruction, model=model, max_tokens=max_tokens,
+                    parent_id=parent_id, depth=depth,
+                )
+            except PolicyError as error:
+                return error_marker(error)
+            except Exception as error:
+                return error_marker(error)
+
+        if not parallel or len(texts) == 1:
+            return [one(text) for text in texts]
+        if self.state.loop is not None:
+            calls = self._prepare_many(texts, instruction, model, max_tokens, parent_id, depth)
+            future = asyncio.run_coroutine_threadsafe(self._arun_many(calls), self.state.loop)
+            return future.result()
+        workers = min(self.settings.max_concurrent_subcalls, len(texts))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rlm-subcall") as pool:
+            futures = [pool.submit(contextvars.copy_context().run, one, text) for text in texts]
+            return [future.result() for future in futures]
+
+    # -- shared preparation and completion ---------------------------------------------------
+    def _prepare(
+        self,
+        text: str,
+        instruction: str | None,
+        model: str | None,
+        max_tokens: int | None,
+        parent_id: int | None,
+        depth: int,
+    ) -> _Call:
+        settings = self.settings
+        state = self.state
+        adapter = self._resolve(model)
+        limit = max_tokens if max_tokens is not None else settings.subcall_max_output_tokens
+        if not isinstance(limit, int) or limit < 1:
+            raise ValueError(f"max_tokens must be a positive int, got {max_tokens!r}")
+        prompt = text if instruction is None else f"{instruction}\n\nText:\n{text}"
+        messages = [
+            {"role": "system", "content": SUB_SYSTEM_PROMPT},
+            {"role": "user", "content": prompt},
+        ]
+        sub_depth = depth + 1
+        recursive = (
+            settings.recursive_subcalls
+            and sub_depth <= settings.policy.max_recursion_depth
+            and (self.sub_run is not None or self.async_sub_run is not None)
+        )
+        if not recursive:
+            self._check_window(adapter, prompt, limit)
+        state.budget.take_subcalls(1)
+        kind = "recursive_subcall" if recursive else ("subcall" if depth == 0 else "sub_subcall")
+        step = state.new_step(
+            kind, depth=sub_depth, parent_id=parent_id, prompt=prompt, model=model_id_of(adapter)
+        )
+        cache = settings.cache
+        key = None
+        if cache is not None and not recursive:
+            key = cache.key_for(model_id_of(adapter), messages, limit, settings.temperature)
+        return _Call(step, adapter, messages, limit, key, recursive, instruction, text)
+
+    def _prepare_many(
+        self,
+        texts: list[str],
+        instruction: str | None,
+        model: str | None,
+        max_tokens: int | None,
+        parent_id: int | None,
+        depth: int,
+    ) -> list[_Call | str]:
+        prepared: list[_Call | str] = []
+        for text in texts:
+            try:
+                prepared.append(
+                    self._prepare(text, instruction, model, max_tokens, parent_id, depth)
+                )
+            except Exception as error:
+                prepared.append(error_marker(error))
+        return prepared
+
+    def _cached(self, call: _Call) -> str | None:
+        cache = self.settings.cache
+        if cache is None or call.cache_key is None:
+            return None
+        hit = cache.get(call.cache_key)
+        if hit is not None:
+            call.step.cache_hit = True
+            self._finish(call, hit, None)
+        return hit
+
+    def _finish(self, call: _Call, text: str, response: ModelResponse | None) -> str:
+        step = call.step
+        step.response = text
+        if response is not None:
+            step.usage = response.usage
+            cache = self.settings.cache
+            if cache is not None and call.cache_key is not None:
+                cache.set(call.cache_key, text)
+        self.state.end_step(step)
+        if response is not None:
+            try:
+                self.state.budget.add_usage(response.usage, subcall=True)
+            except PolicyError:
+                pass  # remembered in budget.exhausted; the answer itself is kept
+        return text
+
+    def _fail(self, call: _Call, error: BaseException) -> None:
+        call.step.error = f"{type(error).__name__}: {error}"
+        self.state.end_step(call.step)
+
+    # -- sync path --------------------------------------------------------------------------
+    def _run_call(self, call: _Call) -> str:
+        hit = self._cached(call)
+        if hit is not None:
+            return hit
+        try:
+            if call.recursive:
+                assert self.sub_run is not None
+                answer = self.sub_run(call.instruction, call.text, call.step.depth, call.step.step_id)
+                return self._finish(call, answer, None)
+            response = check_response(
+                call.adapter.complete(
+                    call.messages, max_tokens=call.max_tokens, temperature=self.settings.temperature
+                ),
+                call.adapter,
+            )
+        except BaseException as error:
+            self._fail(call, error)
+            raise
+        return self._finish(call, response.text, response)
+
+    # -- async path -------------------------------------------------------------------------
+    async def _arun_call(self, call: _Call) -> str:
+        hit = self._cached(call)
+        if hit is not None:
+            return hit
+        try:
+            if call.recursive:
+                runner = self.async_sub_run
+                assert runner is not None
+                answer = await runner(call.instruction, call.text, call.step.depth, call.step.step_id)
+                return self._finish(call, answer, None)
+            response = check_response(
+                await acomplete(
+                    call.adapter, call.messages, max_tokens=call.max_tokens,
+                    temperature=self.settings.temperature,
+                ),
+                call.adapter,
+            )
+        except BaseException as error:
+            self._fail(call, error)
+            raise
+        return self._finish(call, response.text, response)
+
+    async def _arun_many(self, calls: list[_Call | str]) -> list[str]:
+        results: list[str] = [item if isinstance(item, str) else "" for item in calls]
+        pending = iter([(i, item) for i, item in enumerate(calls) if not isinstance(item, str)])
+
+        async def worker() -> None:
+            for index, call in pending:
+                try:
+                    results[index] = await self._arun_call(call)
+                except Exception as error:
+                    results[index] = error_marker(error)
+
+        workers = min(self.settings.max_concurrent_subcalls, len(calls))
+        await asyncio.gather(*(worker() for _ in range(workers)))
+        return results
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _resolve(self, model: str | None) -> ModelAdapter:
+        settings = self.settings
+        if model is None:
+            return settings.subcall_adapter
+        for adapter in (settings.subcall_adapter, settings.adapter):
+            if model == model_id_of(adapter):
+                return adapter
+        if model == "root":
+            return settings.adapter
+        known = sorted({model_id_of(settings.subcall_adapter), model_id_of(settings.adapter)})
+        raise ValueError(f"unknown model {model!r}: use None (the sub-model) or one of {known}")
+
+    def _check_window(self, adapter: ModelAdapter, prompt: str, max_tokens: int) -> None:
+        key = id(adapter)
+        if key not in self._window_cache:
+            self._window_cache[key] = context_window_of(
+                adapter, self.settings.subcall_context_window
+            )
+        window = self._window_cache[key]
+        if window is None:
+            return
+        needed = estimate_tokens(prompt) + estimate_tokens(SUB_SYSTEM_PROMPT) + max_tokens
+        if needed > window:
+            raise SubcallTooLargeError(
+                f"sub-call prompt is about {needed - max_tokens} tokens, too large for "
+                f"{model_id_of(adapter)} (window {window} tokens incl. {max_tokens} for the "
+                "reply); split the text, e.g. ask_chunks(question, ctx.chunk(20000))"
+            )
+
+
