@@ -12,6 +12,7 @@ with the next action of its script (``Reply``, ``Status``, ``Delay``,
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import socket
@@ -126,7 +127,9 @@ class OpenAIServer:
         httpd = _HTTPServer(("127.0.0.1", 0), _Handler)
         httpd.owner = self
         self._httpd = httpd
-        self._thread = threading.Thread(target=httpd.serve_forever, name="openai-server")
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, name="openai-server"
+        )
         self._thread.daemon = True
         self._thread.start()
         return self
@@ -140,10 +143,8 @@ class OpenAIServer:
         with self._lock:
             open_sockets = list(self._open)
         for sock in open_sockets:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._httpd = None
@@ -258,6 +259,7 @@ class _HTTPServer(ThreadingHTTPServer):
 
     def get_request(self) -> tuple[socket.socket, Any]:
         sock, address = super().get_request()
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no Nagle stalls per reply
         self.owner._connected(sock)
         return sock, address
 

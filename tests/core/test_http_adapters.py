@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
+import warnings
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
 
 import pytest
-
 from rlm_core.adapters.azure import AzureOpenAIAdapter
 from rlm_core.adapters.base import Message, ModelResponse, Usage
 from rlm_core.adapters.http import GenericChatAdapter, RetryPolicy, parse_retry_after
@@ -277,9 +278,9 @@ def test_dropped_connections_exhaust_retries(openai_server: OpenAIServer) -> Non
 
 def test_slow_reply_times_out(openai_server: OpenAIServer) -> None:
     openai_server.enqueue(Delay(2.0))
-    with make(openai_server, timeout=0.2, max_retries=0) as adapter:
-        with pytest.raises(AdapterError) as info:
-            adapter.complete(MESSAGES)
+    adapter = make(openai_server, timeout=0.2, max_retries=0)
+    with adapter, pytest.raises(AdapterError) as info:
+        adapter.complete(MESSAGES)
     assert "timeout" in str(info.value)
 
 
@@ -319,9 +320,9 @@ def test_unexpected_shape_says_what_was_expected(openai_server: OpenAIServer) ->
 
 
 def test_custom_payload_builder_and_response_parser(openai_server: OpenAIServer) -> None:
-    def build(messages: list[Message], model: str, max_tokens: int, temperature: float) -> dict[
-        str, Any
-    ]:
+    def build(
+        messages: list[Message], model: str, max_tokens: int, temperature: float
+    ) -> dict[str, Any]:
         prompt = "\n".join(message["content"] for message in messages)
         return {"engine": model, "prompt": prompt, "limit": max_tokens}
 
@@ -419,6 +420,9 @@ def test_async_client_is_not_reused_across_event_loops(openai_server: OpenAIServ
     assert asyncio.run(call_and_keep_open())  # leaves a client bound to a now-closed loop
     assert asyncio.run(call_and_close())
     assert openai_server.connections == 2
+    with warnings.catch_warnings():  # the abandoned client's socket is only freed by the GC
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
 
 
 # --------------------------------------------------------------------------- secrets & config
@@ -475,8 +479,10 @@ def test_retry_after_seconds_and_http_date() -> None:
     now = datetime(2030, 1, 1, tzinfo=UTC)
     assert parse_retry_after("0.2") == 0.2
     assert parse_retry_after("120") == 120.0
-    assert parse_retry_after(format_datetime(now + timedelta(seconds=30), usegmt=True), now=now) == 30
-    assert parse_retry_after(format_datetime(now - timedelta(seconds=30), usegmt=True), now=now) == 0
+    later = format_datetime(now + timedelta(seconds=30), usegmt=True)
+    earlier = format_datetime(now - timedelta(seconds=30), usegmt=True)
+    assert parse_retry_after(later, now=now) == 30
+    assert parse_retry_after(earlier, now=now) == 0
     assert parse_retry_after("soon") is None
     assert parse_retry_after(None) is None
 

@@ -38,9 +38,7 @@ class AzureOpenAIAdapter(GenericChatAdapter):
     those of ``GenericChatAdapter``.
     """
 
-    auth_hint: ClassVar[str] = (
-        f"check the API key: pass api_key=... or set {API_KEY_ENV_VAR}"
-    )
+    auth_hint: ClassVar[str] = f"check the API key: pass api_key=... or set {API_KEY_ENV_VAR}"
 
     def __init__(
         self,
@@ -57,7 +55,9 @@ class AzureOpenAIAdapter(GenericChatAdapter):
         self.deployment = deployment or model
         if not isinstance(self.deployment, str) or not self.deployment.strip():
             raise ConfigError("AzureOpenAIAdapter needs a model or deployment name")
-        self.api_version = api_version or env_value(API_VERSION_ENV_VAR) or DEFAULT_AZURE_API_VERSION
+        self.api_version = (
+            api_version or env_value(API_VERSION_ENV_VAR) or DEFAULT_AZURE_API_VERSION
+        )
         path = (
             f"/openai/deployments/{quote(self.deployment, safe='')}/chat/completions"
             f"?api-version={quote(self.api_version, safe='')}"

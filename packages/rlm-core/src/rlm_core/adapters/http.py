@@ -83,9 +83,7 @@ def parse_openai_response(data: Any) -> ModelResponse:
         )
     choices = data.get("choices")
     if not isinstance(choices, list) or not choices:
-        raise AdapterError(
-            "expected a non-empty 'choices' list in the reply" + _error_hint(data)
-        )
+        raise AdapterError("expected a non-empty 'choices' list in the reply" + _error_hint(data))
     message = choices[0].get("message") if isinstance(choices[0], dict) else None
     if not isinstance(message, dict):
         raise AdapterError("expected 'choices[0].message' to be a JSON object")
@@ -218,6 +216,8 @@ class GenericChatAdapter:
         extra_body: Mapping[str, Any] | None = None,
     ) -> None:
         _check_url(base_url)
+        if not isinstance(path, str):
+            raise ConfigError(f"path must be a string such as '/chat/completions', got {path!r}")
         _check_text("model", model)
         _check_number("timeout", timeout, positive=True)
         _check_retries(max_retries)
@@ -268,6 +268,7 @@ class GenericChatAdapter:
         client = self._sync_client()
         attempt = 0
         while True:
+            outcome: ModelResponse | float
             try:
                 response = client.post(self._url, content=body)
             except httpx.TransportError as exc:
@@ -290,6 +291,7 @@ class GenericChatAdapter:
         client = self._async_client()
         attempt = 0
         while True:
+            outcome: ModelResponse | float
             try:
                 response = await client.post(self._url, content=body)
             except httpx.TransportError as exc:
@@ -501,6 +503,9 @@ class GenericChatAdapter:
 
     def _collect_secrets(self) -> tuple[str, ...]:
         secrets = {self._api_key} if self._api_key else set()
+        password = urlsplit(self._url).password
+        if password:
+            secrets.add(password)
         for name, value in self._headers.items():
             if value and any(word in name.lower() for word in _SECRET_HEADER_WORDS):
                 secrets.update({value, value.split()[-1]})

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
 _FINAL_VAR = re.compile(
-    r"^[ \t>*_]*FINAL_VAR[*_]*\s*(?::\s*|\(\s*)[`'\"]?([A-Za-z_][A-Za-z0-9_]*)", re.MULTILINE
+    r"^[ \t>*_]*FINAL_VAR[*_]*\s*(?::[*_]*\s*|\(\s*)[`'\"]?([A-Za-z_][A-Za-z0-9_]*)", re.MULTILINE
 )
-_FINAL_TEXT = re.compile(r"^[ \t>*_]*FINAL[*_]*\s*:\s*(.*)", re.MULTILINE | re.DOTALL)
+_FINAL_TEXT = re.compile(r"^[ \t>*_]*FINAL[*_]*\s*:[*_]*\s*(.*)", re.MULTILINE | re.DOTALL)
 _FINAL_CALL = re.compile(r"^[ \t>*_]*FINAL\((.*)\)\s*$", re.MULTILINE | re.DOTALL)
 _CODE_LANGS = {"", "python", "py", "python3", "repl"}
 
