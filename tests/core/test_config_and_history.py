@@ -1,0 +1,190 @@
+"""Validation at construction, history handling, compaction and the prompt's helper list."""
+
+from __future__ import annotations
+
+import json
+import threading
+import warnings
+
+import pytest
+
+from rlm_core import RLM, ConfigError, Context, ContextError, FileCache, Policy
+from rlm_core.adapters import FakeAdapter
+from rlm_core.engine.toolkit import Toolkit, describe_helpers
+from tests.core.helpers import code, make_rlm
+
+CTX = Context.from_text("some text to look at")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"repl_backend": "docker"}, "unknown repl_backend 'docker'"),
+        ({"max_output_tokens": 0}, "max_output_tokens must be an int >= 1"),
+        ({"max_concurrent_subcalls": -3}, "max_concurrent_subcalls"),
+        ({"max_recursion_depth": -1}, "max_recursion_depth"),
+        ({"invalid_response_limit": 0}, "invalid_response_limit"),
+        ({"fallback_code": "answer = ("}, "fallback_code is not valid Python"),
+        ({"auto_finalize_var": "not a name"}, "auto_finalize_var"),
+        ({"temperature": 5}, "temperature"),
+        ({"compaction_threshold_pct": 1.5}, "compaction_threshold_pct"),
+        ({"compaction": True}, "compaction_model_context_limit"),
+        ({"retriever": object()}, "RetrieverProtocol"),
+        ({"policy": {"max_steps": 3}}, "rlm_core.Policy"),
+        ({"event_listener": 42}, "event_listener"),
+        ({"subcall_adapter": "gpt-4o"}, "subcall_adapter must be a model adapter"),
+    ],
+)
+def test_bad_options_fail_at_construction(options: dict[str, object], message: str) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(ConfigError, match=message):
+            RLM(adapter=FakeAdapter(), **options)  # type: ignore[arg-type]
+
+
+def test_adapter_must_have_complete() -> None:
+    with pytest.raises(ConfigError, match="complete"):
+        RLM(adapter="gpt-4o")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"max_steps": 0}, "max_steps"),
+        ({"max_subcalls": -1}, "max_subcalls"),
+        ({"max_total_tokens": 0}, "max_total_tokens"),
+        ({"max_subcall_tokens": True}, "max_subcall_tokens"),
+        ({"on_limit": "explode"}, "on_limit"),
+    ],
+)
+def test_bad_policy_values(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Policy(**kwargs)  # type: ignore[arg-type]
+
+
+def test_bad_run_inputs_are_specific() -> None:
+    rlm, adapter = make_rlm(["FINAL: x"] * 5)
+    with pytest.raises(ContextError, match="no context given"):
+        rlm.run("q")
+    with pytest.raises(ContextError, match="context is empty"):
+        rlm.run("q", "")
+    with pytest.raises(ContextError, match="got int"):
+        rlm.run("q", 12345)  # type: ignore[arg-type]
+    with pytest.raises(ContextError, match="query must be a non-empty str"):
+        rlm.run("   ", CTX)
+    assert adapter.calls == []  # nothing was sent for bad input
+    assert rlm.run("q", ["doc one", "doc two"])[0] == "x"
+
+
+def test_python_backend_warns_once_per_process() -> None:
+    import rlm_core.repl.python_repl as python_repl
+
+    python_repl._warned = False
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rlm = RLM(adapter=FakeAdapter(["FINAL: a", "FINAL: b"]), repl_backend="python")
+        rlm.run("q", CTX)
+        rlm.run("q", CTX)
+    assert sum("trusted" in str(w.message) for w in caught) == 1
+
+
+def test_max_history_tokens_is_deprecated_but_trims() -> None:
+    with pytest.warns(DeprecationWarning, match="compaction"):
+        rlm = RLM(adapter=FakeAdapter([code("print('x' * 400)")] * 6 + ["FINAL: ok"]),
+                  repl_backend="python", max_history_tokens=900)
+    adapter = rlm.adapter
+    assert isinstance(adapter, FakeAdapter)
+    rlm.run("q", CTX)
+    assert len(adapter.calls[-1]) < len(adapter.calls[-2]) + 2
+    assert max(len(call) for call in adapter.calls) < 2 + 2 * 6
+
+
+def test_conversation_history_off_sends_only_the_last_turn() -> None:
+    rlm, adapter = make_rlm([code("a = 1"), code("b = 2"), code("c = 3"), "FINAL: ok"],
+                            conversation_history=False)
+    rlm.run("q", CTX)
+    assert [len(call) for call in adapter.calls] == [2, 4, 4, 4]
+
+
+def test_compaction_summarises_and_keeps_full_history_in_repl() -> None:
+    script = [code(f"step{i} = {i}\nprint('x' * 600)") for i in range(6)]
+    script += [code("print(len(history), history[2]['role'])"), "FINAL: compacted"]
+    adapter = FakeAdapter(script)
+    adapter.add_rule("You summarise the work log", "- defined step0..stepN")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rlm = RLM(adapter=adapter, repl_backend="python", compaction=True,
+                  compaction_threshold_tokens=1200)
+    answer, trace = rlm.run("q", CTX)
+    assert answer == "compacted"
+    compactions = [s for s in trace.steps if s.metadata.get("purpose") == "compaction"]
+    assert compactions
+    later = adapter.calls[-1]
+    assert "Progress so far" in later[1]["content"]
+    assert "- defined step0..stepN" in later[1]["content"]
+    history_output = trace.of_kind("repl_exec")[-1].stdout or ""
+    assert "assistant" in history_output
+
+
+def test_compaction_threshold_from_model_window() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rlm = RLM(adapter=FakeAdapter(model="gpt-4o-mini"), compaction=True,
+                  compaction_threshold_pct=0.5)
+    assert rlm.settings.compaction is not None
+    assert rlm.settings.compaction.threshold_tokens == 64_000
+    explicit = RLM(adapter=FakeAdapter(), compaction=True, compaction_model_context_limit=1000)
+    assert explicit.settings.compaction is not None
+    assert explicit.settings.compaction.threshold_tokens == 850
+
+
+def test_system_prompt_lists_exactly_the_repl_helpers() -> None:
+    rlm, adapter = make_rlm(["FINAL: x"])
+    rlm.run("q", CTX)
+    system = adapter.calls[0][0]["content"]
+    names = [spec.name for spec in Toolkit.specs(with_retriever=False)]
+    for name in names:
+        assert f"- {name}(" in system
+    assert "es_search" not in system
+    assert "es_search(" in describe_helpers(with_retriever=True)
+    required = {"peek", "tail", "lenP", "SHOW_VARS", "extract_after", "llm_query", "llm_batch",
+                "llm_query_batch", "ask", "ask_chunks", "ask_chunks_first", "pick_first_answer",
+                "llm_query_json", "llm_batch_json", "llm_query_records", "llm_batch_records"}
+    assert required <= set(names)
+
+
+def test_custom_system_prompt_gets_helpers_filled_in() -> None:
+    rlm, adapter = make_rlm(["FINAL: x"], system_prompt="Tools:\n{helpers}\nGo.")
+    rlm.run("q", CTX)
+    system = adapter.calls[0][0]["content"]
+    assert system.startswith("Tools:\nInspect the context:")
+    assert "- llm_query(" in system
+
+
+def test_file_cache_atomic_corrupt_and_parallel(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    cache = FileCache(tmp_path)
+    key = cache.key_for("m", [{"role": "user", "content": "hi"}], 10, 0.0)
+    assert key != cache.key_for("m", [{"role": "user", "content": "hi"}], 11, 0.0)
+    assert key != cache.key_for("m", [{"role": "user", "content": "hi"}], 10, 0.5)
+    assert key != cache.key_for("m2", [{"role": "user", "content": "hi"}], 10, 0.0)
+    assert cache.get(key) is None
+    cache.set(key, "value")
+    assert cache.get(key) == "value"
+    path = tmp_path / key[:2] / f"{key}.json"
+    path.write_text('{"key": "' + key + '", "val')  # half-written
+    assert cache.get(key) is None
+    path.write_text(json.dumps({"key": "other", "value": "x"}))
+    assert cache.get(key) is None
+
+    def writer(i: int) -> None:
+        for _ in range(20):
+            cache.set(key, f"value-{i}")
+            assert cache.get(key) is not None
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert cache.get(key, ).startswith("value-")  # type: ignore[union-attr]
+    assert not list(tmp_path.glob("*/.tmp-*"))
