@@ -10,6 +10,7 @@ import pytest
 
 from rlm_core import AdapterError, Context, Event, Trace
 from rlm_core.adapters import FakeAdapter, ModelResponse, Usage
+
 from tests.core.helpers import SUB, code, make_rlm
 
 CTX = Context.from_text("one two three four five")
@@ -53,10 +54,12 @@ def _rlm(adapter: object, **options: object):  # type: ignore[no-untyped-def]
 
 
 async def test_arun_awaits_subcalls_on_the_loop_and_never_blocks_it() -> None:
-    adapter = AsyncAdapter([
-        code("import time\ntime.sleep(0.2)\nr = llm_batch(['a', 'b', 'c', 'd'])"),
-        "FINAL_VAR: r",
-    ])
+    adapter = AsyncAdapter(
+        [
+            code("import time\ntime.sleep(0.2)\nr = llm_batch(['a', 'b', 'c', 'd'])"),
+            "FINAL_VAR: r",
+        ]
+    )
     ticks = 0
 
     async def ticker() -> None:
@@ -93,8 +96,9 @@ async def test_arun_errors_keep_the_trace() -> None:
 
 def test_event_listener_sees_the_whole_run_in_order() -> None:
     events: list[Event] = []
-    rlm, adapter = make_rlm([code("r = llm_query('x')"), "FINAL_VAR: r"],
-                            event_listener=events.append)
+    rlm, adapter = make_rlm(
+        [code("r = llm_query('x')"), "FINAL_VAR: r"], event_listener=events.append
+    )
     adapter.add_rule(SUB, "sub reply")
     answer, trace = rlm.run("q", CTX)
     types = [e.type for e in events]
@@ -126,7 +130,7 @@ def test_listener_objects_and_failing_listeners_do_not_break_runs() -> None:
 
 
 def test_stream_yields_events_live_then_run_end() -> None:
-    rlm, adapter = make_rlm([code("print('hi')"), "FINAL: streamed"])
+    rlm, _ = make_rlm([code("print('hi')"), "FINAL: streamed"])
     events = list(rlm.stream("q", CTX))
     assert events[0].type == "run_start"
     assert events[-1].type == "run_end" and events[-1].data["answer"] == "streamed"
@@ -170,7 +174,7 @@ def test_api_keys_never_reach_the_trace(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("LLM_API_KEY", "sk-very-secret-123")
     adapter = OpenAICompatAdapter(model="m", base_url="http://127.0.0.1:9")
     assert "sk-very-secret-123" not in repr(adapter)
-    rlm, fake = make_rlm([code("print(SHOW_VARS())"), "FINAL: ok"], subcall_adapter=adapter)
+    rlm, _ = make_rlm([code("print(SHOW_VARS())"), "FINAL: ok"], subcall_adapter=adapter)
     _, trace = rlm.run("q", CTX)
     assert "sk-very-secret-123" not in trace.to_json()
 

@@ -11,6 +11,7 @@ import pytest
 from rlm_core import RLM, ConfigError, Context, ContextError, FileCache, Policy
 from rlm_core.adapters import FakeAdapter
 from rlm_core.engine.toolkit import Toolkit, describe_helpers
+
 from tests.core.helpers import code, make_rlm
 
 CTX = Context.from_text("some text to look at")
@@ -90,8 +91,11 @@ def test_python_backend_warns_once_per_process() -> None:
 
 def test_max_history_tokens_is_deprecated_but_trims() -> None:
     with pytest.warns(DeprecationWarning, match="compaction"):
-        rlm = RLM(adapter=FakeAdapter([code("print('x' * 400)")] * 6 + ["FINAL: ok"]),
-                  repl_backend="python", max_history_tokens=900)
+        rlm = RLM(
+            adapter=FakeAdapter([code("print('x' * 400)")] * 6 + ["FINAL: ok"]),
+            repl_backend="python",
+            max_history_tokens=900,
+        )
     adapter = rlm.adapter
     assert isinstance(adapter, FakeAdapter)
     rlm.run("q", CTX)
@@ -100,8 +104,9 @@ def test_max_history_tokens_is_deprecated_but_trims() -> None:
 
 
 def test_conversation_history_off_sends_only_the_last_turn() -> None:
-    rlm, adapter = make_rlm([code("a = 1"), code("b = 2"), code("c = 3"), "FINAL: ok"],
-                            conversation_history=False)
+    rlm, adapter = make_rlm(
+        [code("a = 1"), code("b = 2"), code("c = 3"), "FINAL: ok"], conversation_history=False
+    )
     rlm.run("q", CTX)
     assert [len(call) for call in adapter.calls] == [2, 4, 4, 4]
 
@@ -113,8 +118,12 @@ def test_compaction_summarises_and_keeps_full_history_in_repl() -> None:
     adapter.add_rule("You summarise the work log", "- defined step0..stepN")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        rlm = RLM(adapter=adapter, repl_backend="python", compaction=True,
-                  compaction_threshold_tokens=1200)
+        rlm = RLM(
+            adapter=adapter,
+            repl_backend="python",
+            compaction=True,
+            compaction_threshold_tokens=1200,
+        )
     answer, trace = rlm.run("q", CTX)
     assert answer == "compacted"
     compactions = [s for s in trace.steps if s.metadata.get("purpose") == "compaction"]
@@ -129,8 +138,9 @@ def test_compaction_summarises_and_keeps_full_history_in_repl() -> None:
 def test_compaction_threshold_from_model_window() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        rlm = RLM(adapter=FakeAdapter(model="gpt-4o-mini"), compaction=True,
-                  compaction_threshold_pct=0.5)
+        rlm = RLM(
+            adapter=FakeAdapter(model="gpt-4o-mini"), compaction=True, compaction_threshold_pct=0.5
+        )
     assert rlm.settings.compaction is not None
     assert rlm.settings.compaction.threshold_tokens == 64_000
     explicit = RLM(adapter=FakeAdapter(), compaction=True, compaction_model_context_limit=1000)
@@ -147,9 +157,24 @@ def test_system_prompt_lists_exactly_the_repl_helpers() -> None:
         assert f"- {name}(" in system
     assert "es_search" not in system
     assert "es_search(" in describe_helpers(with_retriever=True)
-    required = {"peek", "tail", "lenP", "SHOW_VARS", "extract_after", "llm_query", "llm_batch",
-                "llm_query_batch", "ask", "ask_chunks", "ask_chunks_first", "pick_first_answer",
-                "llm_query_json", "llm_batch_json", "llm_query_records", "llm_batch_records"}
+    required = {
+        "peek",
+        "tail",
+        "lenP",
+        "SHOW_VARS",
+        "extract_after",
+        "llm_query",
+        "llm_batch",
+        "llm_query_batch",
+        "ask",
+        "ask_chunks",
+        "ask_chunks_first",
+        "pick_first_answer",
+        "llm_query_json",
+        "llm_batch_json",
+        "llm_query_records",
+        "llm_batch_records",
+    }
     assert required <= set(names)
 
 
@@ -186,5 +211,7 @@ def test_file_cache_atomic_corrupt_and_parallel(tmp_path) -> None:  # type: igno
         thread.start()
     for thread in threads:
         thread.join()
-    assert cache.get(key, ).startswith("value-")  # type: ignore[union-attr]
+    assert cache.get(
+        key,
+    ).startswith("value-")  # type: ignore[union-attr]
     assert not list(tmp_path.glob("*/.tmp-*"))

@@ -37,7 +37,7 @@ def test_wrong_types_are_clear_errors() -> None:
         Context.from_text(123)  # type: ignore[arg-type]
     with pytest.raises(ContextError, match="document 1 is int"):
         Context.from_documents(["ok", 5])  # type: ignore[list-item]
-    with pytest.raises(ContextError, match="use Context.from_text"):
+    with pytest.raises(ContextError, match=r"use Context\.from_text"):
         Context.from_documents("just a string")
     with pytest.raises(ContextError, match="got dict"):
         Context.coerce({"a": 1})

@@ -12,6 +12,7 @@ from rlm_core import (
     MaxTokensExceeded,
     Policy,
 )
+
 from tests.core.helpers import SUB, code, make_rlm
 
 CTX = Context.from_text("The secret code is 7141. Nothing else matters here.")
@@ -109,16 +110,18 @@ def test_final_ignored_when_the_code_failed() -> None:
 
 
 def test_auto_finalize_var() -> None:
-    rlm, adapter = make_rlm([code("x = 1"), code("result = 'auto'"), "never used"],
-                            auto_finalize_var="result")
+    rlm, adapter = make_rlm(
+        [code("x = 1"), code("result = 'auto'"), "never used"], auto_finalize_var="result"
+    )
     answer, _ = rlm.run("q", CTX)
     assert answer == "auto"
     assert adapter.remaining == 1
 
 
 def test_require_repl_before_final() -> None:
-    rlm, adapter = make_rlm(["FINAL: guess", code("print(1)"), "FINAL: checked"],
-                            require_repl_before_final=True)
+    rlm, adapter = make_rlm(
+        ["FINAL: guess", code("print(1)"), "FINAL: checked"], require_repl_before_final=True
+    )
     assert rlm.run("q", CTX)[0] == "checked"
     assert "not run any code" in adapter.calls[1][-1]["content"]
 
@@ -162,8 +165,9 @@ def test_empty_reply_gets_specific_feedback() -> None:
 
 
 def test_max_steps_finalizes_gracefully_by_default() -> None:
-    rlm, adapter = make_rlm([code("x = 1")] * 3 + ["FINAL: gathered so far"],
-                            policy=Policy(max_steps=3))
+    rlm, adapter = make_rlm(
+        [code("x = 1")] * 3 + ["FINAL: gathered so far"], policy=Policy(max_steps=3)
+    )
     answer, trace = rlm.run("q", CTX)
     assert answer == "gathered so far"
     assert "used all 3 steps" in adapter.calls[-1][-1]["content"]
@@ -206,8 +210,7 @@ def test_token_budget_finalizes_or_raises() -> None:
     assert answer == "tight"
     assert [s.metadata["purpose"] for s in trace.of_kind("root_call")] == ["step", "finalize"]
     assert not trace.of_kind("repl_exec")
-    strict, _ = make_rlm([code("x = 1")] * 10,
-                         policy=Policy(max_total_tokens=1, on_limit="raise"))
+    strict, _ = make_rlm([code("x = 1")] * 10, policy=Policy(max_total_tokens=1, on_limit="raise"))
     with pytest.raises(MaxTokensExceeded):
         strict.run("q", CTX)
 
@@ -237,8 +240,6 @@ def test_custom_adapter_exception_is_wrapped_with_its_name() -> None:
         def complete(self, messages: object, **_: object) -> object:
             raise RuntimeError("socket on fire")
 
-    from tests.core.helpers import make_rlm as _  # noqa: F401
-
     import warnings
 
     from rlm_core import RLM
@@ -262,5 +263,5 @@ def test_adapter_returning_wrong_type_is_explained() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         rlm = RLM(adapter=Wrong(), repl_backend="python")  # type: ignore[arg-type]
-    with pytest.raises(AdapterError, match="must return rlm_core.adapters.ModelResponse"):
+    with pytest.raises(AdapterError, match=r"must return rlm_core\.adapters\.ModelResponse"):
         rlm.run("q", CTX)

@@ -10,6 +10,7 @@ import pytest
 
 from rlm_core import Context, FileCache, Policy, SubcallTooLargeError
 from rlm_core.adapters import FakeAdapter, ModelResponse, Usage
+
 from tests.core.helpers import SUB, code, make_rlm
 
 CTX = Context.from_text("alpha beta gamma delta")
@@ -58,9 +59,7 @@ def _rlm(adapter: CountingAdapter, **options: object):  # type: ignore[no-untype
 
 
 def test_llm_batch_is_parallel_bounded_and_ordered() -> None:
-    adapter = CountingAdapter(
-        [code("r = llm_batch([f'p{i}' for i in range(12)])"), "FINAL_VAR: r"]
-    )
+    adapter = CountingAdapter([code("r = llm_batch([f'p{i}' for i in range(12)])"), "FINAL_VAR: r"])
     answer, trace = _rlm(adapter, max_concurrent_subcalls=4).run("q", CTX)
     assert answer == str([f"echo:p{i}" for i in range(12)])
     assert 1 < adapter.peak <= 4
@@ -125,11 +124,16 @@ def test_subcall_adapter_and_max_tokens_are_used() -> None:
 
 
 def test_model_argument_selects_an_adapter_or_explains() -> None:
-    root = FakeAdapter([
-        code("a = llm_query('x', model='root')\ntry:\n    llm_query('x', model='gpt-9')\n"
-             "except ValueError as e:\n    err = str(e)"),
-        "FINAL_VAR: err",
-    ], model="big")
+    root = FakeAdapter(
+        [
+            code(
+                "a = llm_query('x', model='root')\ntry:\n    llm_query('x', model='gpt-9')\n"
+                "except ValueError as e:\n    err = str(e)"
+            ),
+            "FINAL_VAR: err",
+        ],
+        model="big",
+    )
     root.add_rule(SUB, "answered")
     answer, _ = _rlm(root).run("q", CTX)  # type: ignore[arg-type]
     assert "unknown model 'gpt-9'" in answer and "big" in answer
@@ -140,10 +144,15 @@ def test_prompt_too_large_for_the_sub_model_is_caught_before_sending() -> None:
         context_window = 1000
 
     sub = Small(default="should not be called", model="tiny")
-    root = FakeAdapter([
-        code("try:\n    llm_query(P)\nexcept Exception as e:\n    err = type(e).__name__ + str(e)"),
-        "FINAL_VAR: err",
-    ])
+    root = FakeAdapter(
+        [
+            code(
+                "try:\n    llm_query(P)\n"
+                "except Exception as e:\n    err = type(e).__name__ + str(e)"
+            ),
+            "FINAL_VAR: err",
+        ]
+    )
     big = Context.from_text("word " * 5000)
     answer, trace = _rlm(root, subcall_adapter=sub).run("q", big)  # type: ignore[arg-type]
     assert answer.startswith("SubcallTooLargeError")
@@ -155,16 +164,19 @@ def test_prompt_too_large_for_the_sub_model_is_caught_before_sending() -> None:
 
 def test_recursive_subcalls_run_sub_loops() -> None:
     root = FakeAdapter([code("r = ask('What number?', 'The number is 99.')"), "FINAL_VAR: r"])
-    sub = FakeAdapter(
-        [code("hits = grep('number')\nprint(hits)"), "FINAL: 99"], model="sub"
-    )
+    sub = FakeAdapter([code("hits = grep('number')\nprint(hits)"), "FINAL: 99"], model="sub")
     rlm = _rlm(root, subcall_adapter=sub, recursive_subcalls=True, max_recursion_depth=1)  # type: ignore[arg-type]
     answer, trace = rlm.run("q", CTX)
     assert answer == "99"
     kinds = [s.kind for s in trace.steps]
     assert kinds == [
-        "root_call", "repl_exec", "recursive_subcall", "sub_root_call", "sub_repl_exec",
-        "sub_root_call", "root_call",
+        "root_call",
+        "repl_exec",
+        "recursive_subcall",
+        "sub_root_call",
+        "sub_repl_exec",
+        "sub_root_call",
+        "root_call",
     ]
     recursive = trace.of_kind("recursive_subcall")[0]
     assert {s.parent_id for s in trace.of_kind("sub_root_call", "sub_repl_exec")} == {
@@ -201,24 +213,27 @@ def test_file_cache_reuses_replies_and_keys_on_the_model(tmp_path) -> None:  # t
 
 
 def test_json_and_record_helpers() -> None:
-    root = FakeAdapter([
-        code(
-            "j = llm_query_json('QJSON')\n"
-            "bj = llm_batch_json(['QONE', 'QTWO'])\n"
-            "recs = llm_query_records('QPEOPLE', fields=['name'])\n"
-            "brecs = llm_batch_records(['QREC1', 'QREC2'])\n"
-            "out = (j, bj, recs, brecs)"
-        ),
-        "FINAL_VAR: out",
-    ])
+    root = FakeAdapter(
+        [
+            code(
+                "j = llm_query_json('QJSON')\n"
+                "bj = llm_batch_json(['QONE', 'QTWO'])\n"
+                "recs = llm_query_records('QPEOPLE', fields=['name'])\n"
+                "brecs = llm_batch_records(['QREC1', 'QREC2'])\n"
+                "out = (j, bj, recs, brecs)"
+            ),
+            "FINAL_VAR: out",
+        ]
+    )
     root.add_rule("QJSON", '```json\n{"k": 1}\n```')
     root.add_rule("QONE", '{"n": 1}')
     root.add_rule("QTWO", "not json at all")
     root.add_rule("QPEOPLE", 'Here: [{"name": "Ada"}, {"name": "Alan"}, 3]')
     root.add_rule("QREC", '{"items": [{"x": 1}]}')
     answer, _ = _rlm(root).run("q", CTX)  # type: ignore[arg-type]
-    assert answer == str(({"k": 1}, [{"n": 1}, None], [{"name": "Ada"}, {"name": "Alan"}],
-                          [[{"x": 1}], [{"x": 1}]]))
+    assert answer == str(
+        ({"k": 1}, [{"n": 1}, None], [{"name": "Ada"}, {"name": "Alan"}], [[{"x": 1}], [{"x": 1}]])
+    )
 
 
 def test_subcall_budget_in_batches_counts_each_item() -> None:
@@ -241,17 +256,25 @@ def test_bad_max_tokens_in_model_code_is_a_clear_error() -> None:
 @pytest.mark.parametrize("helper", ["peek(5)", "tail(5)", "lenP()", "extract_after('beta')"])
 def test_context_helpers(helper: str) -> None:
     rlm, _ = make_rlm([code(f"r = {helper}"), "FINAL_VAR: r"])
-    expected = {"peek(5)": "alpha", "tail(5)": "delta", "lenP()": "22",
-                "extract_after('beta')": "gamma delta"}[helper]
+    expected = {
+        "peek(5)": "alpha",
+        "tail(5)": "delta",
+        "lenP()": "22",
+        "extract_after('beta')": "gamma delta",
+    }[helper]
     assert rlm.run("q", CTX)[0] == expected
 
 
 def test_grep_show_vars_and_pick_first_answer() -> None:
-    rlm, adapter = make_rlm([
-        code("hits = grep('GAMMA', window=3)\nprint(hits)\nprint(SHOW_VARS())\n"
-             "best = pick_first_answer(['', 'NOT FOUND', ' yes '])"),
-        "FINAL_VAR: best",
-    ])
+    rlm, adapter = make_rlm(
+        [
+            code(
+                "hits = grep('GAMMA', window=3)\nprint(hits)\nprint(SHOW_VARS())\n"
+                "best = pick_first_answer(['', 'NOT FOUND', ' yes '])"
+            ),
+            "FINAL_VAR: best",
+        ]
+    )
     assert rlm.run("q", CTX)[0] == "yes"
     feedback = adapter.calls[1][-1]["content"]
     assert "[@11] ta gamma de" in feedback
@@ -259,9 +282,9 @@ def test_grep_show_vars_and_pick_first_answer() -> None:
 
 
 def test_ask_chunks_first_stops_at_first_real_answer() -> None:
-    rlm, adapter = make_rlm([
-        code("r = ask_chunks_first('where?', ['x', 'has it', 'y'])"), "FINAL_VAR: r"
-    ])
+    rlm, adapter = make_rlm(
+        [code("r = ask_chunks_first('where?', ['x', 'has it', 'y'])"), "FINAL_VAR: r"]
+    )
     adapter.add_rule("has it", "found here")
     adapter.add_rule(SUB, "NOT FOUND")
     answer, trace = rlm.run("q", CTX)

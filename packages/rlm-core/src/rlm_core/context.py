@@ -36,7 +36,10 @@ class Context:
     __slots__ = ("_lengths", "_starts", "separator", "text")
 
     def __init__(
-        self, text: str, starts: Sequence[int] = (0,), lengths: Sequence[int] | None = None,
+        self,
+        text: str,
+        starts: Sequence[int] = (0,),
+        lengths: Sequence[int] | None = None,
         separator: str = DEFAULT_SEPARATOR,
     ) -> None:
         if not isinstance(text, str):

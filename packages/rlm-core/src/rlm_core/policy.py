@@ -50,7 +50,9 @@ class Policy:
             ):
                 raise ConfigError(f"Policy.{name} must be None or an int >= 1, got {value!r}")
         if self.on_limit not in ("finalize", "raise"):
-            raise ConfigError(f"Policy.on_limit must be 'finalize' or 'raise', got {self.on_limit!r}")
+            raise ConfigError(
+                f"Policy.on_limit must be 'finalize' or 'raise', got {self.on_limit!r}"
+            )
 
 
 class Budget:
@@ -77,7 +79,9 @@ class Budget:
         """Raise ``MaxStepsExceeded`` when ``step`` (1-based) is past the limit."""
         if step > self.policy.max_steps:
             raise self._fail(
-                MaxStepsExceeded(f"the run used all {self.policy.max_steps} steps (Policy.max_steps)")
+                MaxStepsExceeded(
+                    f"the run used all {self.policy.max_steps} steps (Policy.max_steps)"
+                )
             )
 
     def take_subcalls(self, count: int = 1) -> None:

@@ -95,7 +95,9 @@ class RLM:
         if fallback_code is not None:
             _check_code(fallback_code)
         if auto_finalize_var is not None and not str(auto_finalize_var).isidentifier():
-            raise ConfigError(f"auto_finalize_var must be a variable name, got {auto_finalize_var!r}")
+            raise ConfigError(
+                f"auto_finalize_var must be a variable name, got {auto_finalize_var!r}"
+            )
         if not isinstance(temperature, int | float) or not 0 <= temperature <= 2:
             raise ConfigError(f"temperature must be between 0 and 2, got {temperature!r}")
         if retriever is not None and not callable(getattr(retriever, "search", None)):
@@ -122,20 +124,29 @@ class RLM:
             ),
             temperature=float(temperature),
             parallel_subcalls=bool(parallel_subcalls),
-            max_concurrent_subcalls=_positive_int("max_concurrent_subcalls", max_concurrent_subcalls),
+            max_concurrent_subcalls=_positive_int(
+                "max_concurrent_subcalls", max_concurrent_subcalls
+            ),
             recursive_subcalls=bool(recursive_subcalls),
             subcall_context_window=(
-                None if subcall_context_window is None
+                None
+                if subcall_context_window is None
                 else _positive_int("subcall_context_window", subcall_context_window)
             ),
             cache=cache,
             retriever=retriever,
             conversation_history=bool(conversation_history),
             compaction=_compaction(
-                adapter, compaction, compaction_threshold_pct, compaction_threshold_tokens,
-                compaction_model_name, compaction_model_context_limit,
+                adapter,
+                compaction,
+                compaction_threshold_pct,
+                compaction_threshold_tokens,
+                compaction_model_name,
+                compaction_model_context_limit,
             ),
-            max_history_tokens=_positive_int("max_history_tokens", max_history_tokens, allow_zero=True),
+            max_history_tokens=_positive_int(
+                "max_history_tokens", max_history_tokens, allow_zero=True
+            ),
             guards=GuardSettings(
                 require_repl_before_final=bool(require_repl_before_final),
                 require_subcall_before_final=bool(require_subcall_before_final),
@@ -151,7 +162,9 @@ class RLM:
         return self.settings.policy
 
     # -- running -----------------------------------------------------------------------------
-    def run(self, query: str, context: Context | str | list[str] | None = None) -> tuple[str, Trace]:
+    def run(
+        self, query: str, context: Context | str | list[str] | None = None
+    ) -> tuple[str, Trace]:
         """Answer ``query`` over ``context``; returns ``(answer, trace)``."""
         ctx, metadata = self._inputs(query, context)
         session = Session(self.settings, EventBus(self._listeners))
@@ -170,7 +183,10 @@ class RLM:
     def stream(
         self, query: str, context: Context | str | list[str] | None = None
     ) -> Iterator[Event]:
-        """Yield the run's events as they happen; the last is ``run_end`` (or the error is raised)."""
+        """Yield the run's events as they happen, ending with ``run_end``.
+
+        If the run fails, the ``run_error`` event is yielded and the error raised.
+        """
         ctx, metadata = self._inputs(query, context)
         events: queue.Queue[Event | None] = queue.Queue()
         session = Session(self.settings, EventBus([*self._listeners, events.put]))
@@ -223,9 +239,7 @@ class RLM:
                 task.cancel()
 
     # -- input checks ------------------------------------------------------------------------
-    def _inputs(
-        self, query: Any, context: Any
-    ) -> tuple[Context, dict[str, Any] | None]:
+    def _inputs(self, query: Any, context: Any) -> tuple[Context, dict[str, Any] | None]:
         if not isinstance(query, str) or not query.strip():
             raise ContextError(f"query must be a non-empty str, got {query!r:.80}")
         has_retriever = self.settings.retriever is not None
@@ -263,7 +277,9 @@ def _check_code(code: str) -> None:
     try:
         compile(code, "<fallback_code>", "exec")
     except SyntaxError as error:
-        raise ConfigError(f"fallback_code is not valid Python: {error.msg} (line {error.lineno})") from None
+        raise ConfigError(
+            f"fallback_code is not valid Python: {error.msg} (line {error.lineno})"
+        ) from None
 
 
 def _listeners(value: Listener | Iterable[Listener] | None) -> list[Listener]:

@@ -44,7 +44,9 @@ async def adrive(loop: LoopGen, repl: REPL) -> str:
         try:
             if isinstance(effect, ModelCall):
                 value = await acomplete(
-                    effect.adapter, effect.messages, max_tokens=effect.max_tokens,
+                    effect.adapter,
+                    effect.messages,
+                    max_tokens=effect.max_tokens,
                     temperature=effect.temperature,
                 )
             else:

@@ -70,8 +70,11 @@ class RootLoop:
     ) -> Generator[Effect, Any, str]:
         state = self.state
         step = state.new_step(
-            self.call_kind, depth=self.depth, parent_id=self.parent_id,
-            prompt=messages[-1]["content"], model=model_id_of(self.adapter),
+            self.call_kind,
+            depth=self.depth,
+            parent_id=self.parent_id,
+            prompt=messages[-1]["content"],
+            model=model_id_of(self.adapter),
             metadata={"purpose": purpose},
         )
         try:
@@ -98,7 +101,10 @@ class RootLoop:
     def _exec(self, code: str, *, purpose: str = "step") -> Generator[Effect, Any, ExecResult]:
         state = self.state
         step = state.new_step(
-            self.exec_kind, depth=self.depth, parent_id=self.parent_id, code=code,
+            self.exec_kind,
+            depth=self.depth,
+            parent_id=self.parent_id,
+            code=code,
             metadata={"purpose": purpose},
         )
         self.toolkit.parent_step_id = step.step_id
@@ -121,11 +127,13 @@ class RootLoop:
         state = self.state
         guards = settings.guards
         system = prompts.build_system_prompt(
-            settings.system_prompt, with_retriever=settings.retriever is not None,
+            settings.system_prompt,
+            with_retriever=settings.retriever is not None,
             max_output_chars=settings.max_output_chars,
         )
         history = History(
-            system, prompts.build_first_message(query, metadata),
+            system,
+            prompts.build_first_message(query, metadata),
             keep_turns=settings.conversation_history,
             max_history_tokens=settings.max_history_tokens,
             compaction=settings.compaction,
@@ -236,7 +244,9 @@ class RootLoop:
         history.add_user(prompts.finalize_request(reason))
         try:
             reply = yield from self._model(
-                history.messages, self.settings.max_output_tokens, purpose="finalize",
+                history.messages,
+                self.settings.max_output_tokens,
+                purpose="finalize",
                 account=False,
             )
         except AdapterError:
@@ -257,7 +267,8 @@ class RootLoop:
         assert self.settings.compaction is not None
         before = history.tokens
         summary = yield from self._model(
-            history.compaction_request(), self.settings.compaction.summary_max_tokens,
+            history.compaction_request(),
+            self.settings.compaction.summary_max_tokens,
             purpose="compaction",
         )
         history.apply_summary(summary)

@@ -44,7 +44,10 @@ class Session:
     def _repl(self, context: Context, depth: int) -> Iterator[tuple[REPL, Toolkit]]:
         settings = self.state.settings
         toolkit = Toolkit(
-            context, self.subcalls, retriever=settings.retriever, depth=depth,
+            context,
+            self.subcalls,
+            retriever=settings.retriever,
+            depth=depth,
             parallel_default=settings.parallel_subcalls,
         )
         repl = settings.repl_factory(toolkit, max_output_chars=settings.max_output_chars)

@@ -83,8 +83,12 @@ class RunState:
     def new_step(self, kind: str, *, depth: int, parent_id: int | None, **values: Any) -> TraceStep:
         """A started step with a fresh id; announce it with ``step_start``."""
         step = TraceStep(
-            step_id=next(self._ids), kind=kind, depth=depth, parent_id=parent_id,
-            started_at=time.time(), **values,
+            step_id=next(self._ids),
+            kind=kind,
+            depth=depth,
+            parent_id=parent_id,
+            started_at=time.time(),
+            **values,
         )
         self.emit("step_start", depth=depth, step=step)
         return step
@@ -99,11 +103,14 @@ class RunState:
     ) -> None:
         self.bus.emit(
             Event(
-                type=type, run_id=self.run_id, depth=depth,
+                type=type,
+                run_id=self.run_id,
+                depth=depth,
                 kind=step.kind if step else None,
                 step_id=step.step_id if step else None,
                 parent_id=step.parent_id if step else None,
-                step=step, data=data,
+                step=step,
+                data=data,
             )
         )
 

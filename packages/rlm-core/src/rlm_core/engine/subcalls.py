@@ -8,13 +8,19 @@ event loop), so both behave the same.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
-from rlm_core.adapters.base import ModelAdapter, ModelResponse, acomplete, check_response, model_id_of
+from rlm_core.adapters.base import (
+    ModelAdapter,
+    ModelResponse,
+    acomplete,
+    check_response,
+    model_id_of,
+)
 from rlm_core.engine.settings import RunState
 from rlm_core.engine.tokens import context_window_of, estimate_tokens
 from rlm_core.errors import PolicyError, SubcallTooLargeError
@@ -101,8 +107,12 @@ class SubcallRunner:
         def one(text: str) -> str:
             try:
                 return self.query(
-                    text, instruction=instruction, model=model, max_tokens=max_tokens,
-                    parent_id=parent_id, depth=depth,
+                    text,
+                    instruction=instruction,
+                    model=model,
+                    max_tokens=max_tokens,
+                    parent_id=parent_id,
+                    depth=depth,
                 )
             except PolicyError as error:
                 return error_marker(error)
@@ -199,10 +209,9 @@ class SubcallRunner:
                 cache.set(call.cache_key, text)
         self.state.end_step(step)
         if response is not None:
-            try:
+            # A token limit is remembered in budget.exhausted; the answer itself is kept.
+            with contextlib.suppress(PolicyError):
                 self.state.budget.add_usage(response.usage, subcall=True)
-            except PolicyError:
-                pass  # remembered in budget.exhausted; the answer itself is kept
         return text
 
     def _fail(self, call: _Call, error: BaseException) -> None:
@@ -217,7 +226,9 @@ class SubcallRunner:
         try:
             if call.recursive:
                 assert self.sub_run is not None
-                answer = self.sub_run(call.instruction, call.text, call.step.depth, call.step.step_id)
+                answer = self.sub_run(
+                    call.instruction, call.text, call.step.depth, call.step.step_id
+                )
                 return self._finish(call, answer, None)
             response = check_response(
                 call.adapter.complete(
@@ -239,11 +250,15 @@ class SubcallRunner:
             if call.recursive:
                 runner = self.async_sub_run
                 assert runner is not None
-                answer = await runner(call.instruction, call.text, call.step.depth, call.step.step_id)
+                answer = await runner(
+                    call.instruction, call.text, call.step.depth, call.step.step_id
+                )
                 return self._finish(call, answer, None)
             response = check_response(
                 await acomplete(
-                    call.adapter, call.messages, max_tokens=call.max_tokens,
+                    call.adapter,
+                    call.messages,
+                    max_tokens=call.max_tokens,
                     temperature=self.settings.temperature,
                 ),
                 call.adapter,
@@ -297,5 +312,3 @@ class SubcallRunner:
                 f"{model_id_of(adapter)} (window {window} tokens incl. {max_tokens} for the "
                 "reply); split the text, e.g. ask_chunks(question, ctx.chunk(20000))"
             )
-
-

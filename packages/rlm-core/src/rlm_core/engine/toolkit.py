@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -98,7 +98,9 @@ class Toolkit:
             group, needs_retriever, in_repl = marker
             if needs_retriever and not with_retriever:
                 continue
-            signature = str(inspect.signature(member)).replace("(self, ", "(").replace("(self)", "()")
+            signature = (
+                str(inspect.signature(member)).replace("(self, ", "(").replace("(self)", "()")
+            )
             summary = (inspect.getdoc(member) or "").split("\n", 1)[0]
             found.append(HelperSpec(name, signature, summary, group, needs_retriever, in_repl))
         return found
@@ -131,7 +133,9 @@ class Toolkit:
     ) -> list[str]:
         """Case-insensitive search of P; each hit as '[@offset] ...text around it...'."""
         text = self.context.text
-        hits = self.context.find(pattern, regex=regex, max_matches=max_results, case_sensitive=False)
+        hits = self.context.find(
+            pattern, regex=regex, max_matches=max_results, case_sensitive=False
+        )
         return [
             f"[@{hit.start}] {text[max(hit.start - window, 0) : hit.end + window]}" for hit in hits
         ]
@@ -155,7 +159,10 @@ class Toolkit:
     def llm_query(self, text: str, model: str | None = None, max_tokens: int | None = None) -> str:
         """Ask a sub-model; returns its reply."""
         return self.subcalls.query(
-            _text(text), model=model, max_tokens=max_tokens, parent_id=self.parent_step_id,
+            _text(text),
+            model=model,
+            max_tokens=max_tokens,
+            parent_id=self.parent_step_id,
             depth=self.depth,
         )
 
@@ -182,8 +189,11 @@ class Toolkit:
     def ask(self, question: str, text: str, max_tokens: int | None = None) -> str:
         """Ask a sub-model a question about a piece of text."""
         return self.subcalls.query(
-            _text(text), instruction=_text(question), max_tokens=max_tokens,
-            parent_id=self.parent_step_id, depth=self.depth,
+            _text(text),
+            instruction=_text(question),
+            max_tokens=max_tokens,
+            parent_id=self.parent_step_id,
+            depth=self.depth,
         )
 
     @helper("subcalls")
@@ -197,8 +207,12 @@ class Toolkit:
         """Ask the same question about each chunk; replies in order."""
         items = [_text(c) for c in _sequence(chunks)]
         return self.subcalls.batch(
-            items, instruction=_text(question), max_tokens=max_tokens,
-            parallel=self._parallel(parallel), parent_id=self.parent_step_id, depth=self.depth,
+            items,
+            instruction=_text(question),
+            max_tokens=max_tokens,
+            parallel=self._parallel(parallel),
+            parent_id=self.parent_step_id,
+            depth=self.depth,
         )
 
     @helper("subcalls")
@@ -305,8 +319,12 @@ class Toolkit:
         self, prompts: list[str], model: str | None, max_tokens: int | None, parallel: bool
     ) -> list[str]:
         return self.subcalls.batch(
-            prompts, model=model, max_tokens=max_tokens, parallel=parallel,
-            parent_id=self.parent_step_id, depth=self.depth,
+            prompts,
+            model=model,
+            max_tokens=max_tokens,
+            parallel=parallel,
+            parent_id=self.parent_step_id,
+            depth=self.depth,
         )
 
 
@@ -339,11 +357,12 @@ def _text(value: object) -> str:
 
 
 def _sequence(value: object) -> Sequence[Any]:
-    if isinstance(value, str) or not isinstance(value, Sequence | set | frozenset):
-        if hasattr(value, "__iter__") and not isinstance(value, str):
-            return list(value)  # type: ignore[call-overload, no-any-return]
+    """Lists and tuples as they are; other iterables (sets, generators) as a list."""
+    if isinstance(value, list | tuple):
+        return value
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
         raise TypeError(f"expected a list of strings, got {type(value).__name__}")
-    return list(value) if isinstance(value, set | frozenset) else value
+    return list(value)
 
 
 def _json_prompt(text: str) -> str:

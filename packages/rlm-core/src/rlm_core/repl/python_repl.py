@@ -28,14 +28,48 @@ if TYPE_CHECKING:
 
 ALLOWED_MODULES = frozenset(
     {
-        "re", "math", "json", "textwrap", "string", "collections", "itertools", "functools",
-        "statistics", "datetime", "random", "heapq", "bisect", "operator", "unicodedata",
-        "difflib", "fractions", "decimal", "dataclasses", "typing", "copy", "time",
+        "re",
+        "math",
+        "json",
+        "textwrap",
+        "string",
+        "collections",
+        "itertools",
+        "functools",
+        "statistics",
+        "datetime",
+        "random",
+        "heapq",
+        "bisect",
+        "operator",
+        "unicodedata",
+        "difflib",
+        "fractions",
+        "decimal",
+        "dataclasses",
+        "typing",
+        "copy",
+        "time",
     }
 )
 _REMOVED_BUILTINS = frozenset(
-    {"open", "input", "breakpoint", "exit", "quit", "help", "compile", "exec", "eval",
-     "globals", "locals", "vars", "memoryview", "__loader__", "__spec__"}
+    {
+        "open",
+        "input",
+        "breakpoint",
+        "exit",
+        "quit",
+        "help",
+        "compile",
+        "exec",
+        "eval",
+        "globals",
+        "locals",
+        "vars",
+        "memoryview",
+        "__loader__",
+        "__spec__",
+    }
 )
 _warned = False
 _warn_lock = threading.Lock()
@@ -91,7 +125,9 @@ class PythonREPL:
         self.namespace["ctx"] = toolkit.context
         toolkit.variables = self.namespace
 
-    def _print(self, *values: object, sep: str | None = " ", end: str | None = "\n", **_: Any) -> None:
+    def _print(
+        self, *values: object, sep: str | None = " ", end: str | None = "\n", **_: Any
+    ) -> None:
         sep = " " if sep is None else sep
         end = "\n" if end is None else end
         self._buffer.write(sep.join(str(value) for value in values) + end)
