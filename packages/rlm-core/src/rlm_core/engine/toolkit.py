@@ -98,9 +98,7 @@ class Toolkit:
             group, needs_retriever, in_repl = marker
             if needs_retriever and not with_retriever:
                 continue
-            signature = (
-                str(inspect.signature(member)).replace("(self, ", "(").replace("(self)", "()")
-            )
+            signature = _short_signature(member)
             summary = (inspect.getdoc(member) or "").split("\n", 1)[0]
             found.append(HelperSpec(name, signature, summary, group, needs_retriever, in_repl))
         return found
@@ -350,6 +348,19 @@ def describe_variables(variables: Mapping[str, Any]) -> str:
         size = f" len={len(value)}" if hasattr(value, "__len__") else ""
         rows.append(f"{name}: {type(value).__name__}{size}")
     return "\n".join(rows) if rows else "(no variables defined yet)"
+
+
+def _short_signature(function: Callable[..., Any]) -> str:
+    """``(n=2000) -> str``: parameter names and defaults, no annotations (prompt-friendly)."""
+    signature = inspect.signature(function)
+    params = [
+        name if param.default is inspect.Parameter.empty else f"{name}={param.default!r}"
+        for name, param in signature.parameters.items()
+        if name != "self"
+    ]
+    returns = signature.return_annotation
+    suffix = "" if returns is inspect.Signature.empty else f" -> {str(returns).strip(chr(39))}"
+    return f"({', '.join(params)}){suffix}"
 
 
 def _text(value: object) -> str:
