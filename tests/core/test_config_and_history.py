@@ -215,3 +215,11 @@ def test_file_cache_atomic_corrupt_and_parallel(tmp_path) -> None:  # type: igno
         key,
     ).startswith("value-")  # type: ignore[union-attr]
     assert not list(tmp_path.glob("*/.tmp-*"))
+
+
+def test_api_reference_documents_every_helper() -> None:
+    from pathlib import Path
+
+    api = (Path(__file__).parents[2] / "docs" / "api.md").read_text()
+    for spec in Toolkit.specs(with_retriever=True):
+        assert spec.name in api, f"docs/api.md does not mention the REPL helper {spec.name}"
