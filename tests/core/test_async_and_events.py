@@ -196,3 +196,33 @@ def test_runs_are_independent_and_the_rlm_is_reusable_across_threads() -> None:
         thread.join()
     assert results == ["threaded"] * 4
     time.sleep(0)
+
+
+def test_adapters_see_the_current_step_in_sync_and_async_runs() -> None:
+    from rlm_core.events import current_step
+
+    class StepAware(FakeAdapter):
+        def __init__(self, script: list[str]) -> None:
+            super().__init__(script)
+            self.add_rule(SUB, "sub")
+            self.seen: list[tuple[str, int | None]] = []
+
+        def complete(self, messages, **kwargs):  # type: ignore[no-untyped-def, override]
+            step = current_step.get()
+            assert step is not None
+            self.seen.append((step.kind, step.parent_id))
+            return super().complete(messages, **kwargs)
+
+    script = [code("r = llm_batch(['a', 'b'])"), "FINAL_VAR: r"]
+    adapter = StepAware(list(script))
+    _, trace = _rlm(adapter).run("q", CTX)
+    exec_id = trace.of_kind("repl_exec")[0].step_id
+    assert sorted(adapter.seen, key=str) == sorted(
+        [("root_call", None), ("subcall", exec_id), ("subcall", exec_id), ("root_call", None)],
+        key=str,
+    )
+    assert current_step.get() is None
+
+    async_adapter = StepAware(list(script))
+    asyncio.run(_rlm(async_adapter).arun("q", CTX))
+    assert [kind for kind, _ in async_adapter.seen].count("subcall") == 2

@@ -6,15 +6,34 @@ all subscribe to these events.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from rlm_core.trace import Trace, TraceStep
 
 logger = logging.getLogger("rlm_core")
+
+current_step: contextvars.ContextVar[TraceStep | None] = contextvars.ContextVar(
+    "rlm_current_step", default=None
+)
+"""The step whose model call is in progress in this context (set around every adapter
+call), so an adapter can parent its own tracing under the right step."""
+
+
+@contextlib.contextmanager
+def in_step(step: TraceStep | None) -> Iterator[None]:
+    """Make ``step`` the ``current_step`` for the duration of the block."""
+    token = current_step.set(step)
+    try:
+        yield
+    finally:
+        current_step.reset(token)
+
 
 EventType = Literal[
     "run_start",  # data: query, context metadata

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import queue
 import threading
 import warnings
@@ -200,7 +201,10 @@ class RLM:
             finally:
                 events.put(None)
 
-        worker = threading.Thread(target=work, name="rlm-stream", daemon=True)
+        caller_context = contextvars.copy_context()
+        worker = threading.Thread(
+            target=caller_context.run, args=(work,), name="rlm-stream", daemon=True
+        )
         worker.start()
         while (event := events.get()) is not None:
             yield event

@@ -7,9 +7,19 @@ import threading
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import repeat
 
 from rlm_core.adapters.base import Message, ModelResponse, Usage
 from rlm_core.errors import AdapterError
+
+
+def _prompt_chars(messages: list[Message]) -> int:
+    """Characters of every message's content; summed in C for plain dicts (the history
+    grows each step, so this runs over hundreds of messages per call)."""
+    try:
+        return sum(map(len, map(dict.get, messages, repeat("content"), repeat(""))))
+    except TypeError:  # messages that are mappings but not dicts
+        return sum(len(message.get("content", "")) for message in messages)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +80,7 @@ class FakeAdapter:
         temperature: float = 0.0,
     ) -> ModelResponse:
         text = self._reply(messages)
-        prompt_chars = sum(len(message.get("content", "")) for message in messages)
+        prompt_chars = _prompt_chars(messages)
         usage = Usage(prompt_tokens=prompt_chars // 4 + 1, completion_tokens=len(text) // 4 + 1)
         return ModelResponse(text=text, usage=usage, model=self.model)
 

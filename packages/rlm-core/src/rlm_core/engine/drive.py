@@ -7,6 +7,7 @@ from typing import Any
 
 from rlm_core.adapters.base import acomplete
 from rlm_core.engine.loop import ExecCall, LoopGen, ModelCall
+from rlm_core.events import in_step
 from rlm_core.repl.base import REPL
 
 
@@ -22,9 +23,12 @@ def drive(loop: LoopGen, repl: REPL) -> str:
         value, error = None, None
         try:
             if isinstance(effect, ModelCall):
-                value = effect.adapter.complete(
-                    effect.messages, max_tokens=effect.max_tokens, temperature=effect.temperature
-                )
+                with in_step(effect.step):
+                    value = effect.adapter.complete(
+                        effect.messages,
+                        max_tokens=effect.max_tokens,
+                        temperature=effect.temperature,
+                    )
             else:
                 value = repl.exec(effect.code)
         except Exception as exc:
@@ -43,12 +47,13 @@ async def adrive(loop: LoopGen, repl: REPL) -> str:
         value, error = None, None
         try:
             if isinstance(effect, ModelCall):
-                value = await acomplete(
-                    effect.adapter,
-                    effect.messages,
-                    max_tokens=effect.max_tokens,
-                    temperature=effect.temperature,
-                )
+                with in_step(effect.step):
+                    value = await acomplete(
+                        effect.adapter,
+                        effect.messages,
+                        max_tokens=effect.max_tokens,
+                        temperature=effect.temperature,
+                    )
             else:
                 assert isinstance(effect, ExecCall)
                 value = await asyncio.to_thread(repl.exec, effect.code)

@@ -19,6 +19,7 @@ from rlm_core.engine.settings import RunState
 from rlm_core.engine.toolkit import Toolkit
 from rlm_core.errors import AdapterError, PolicyError, RLMError
 from rlm_core.repl.base import REPL, ExecResult
+from rlm_core.trace import TraceStep
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +28,7 @@ class ModelCall:
     messages: list[Message]
     max_tokens: int
     temperature: float
+    step: TraceStep | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +80,9 @@ class RootLoop:
             metadata={"purpose": purpose},
         )
         try:
-            raw = yield ModelCall(self.adapter, messages, max_tokens, self.settings.temperature)
+            raw = yield ModelCall(
+                self.adapter, messages, max_tokens, self.settings.temperature, step
+            )
             response: ModelResponse = check_response(raw, self.adapter)
         except BaseException as error:
             step.error = f"{type(error).__name__}: {error}"

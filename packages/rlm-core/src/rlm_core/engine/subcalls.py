@@ -24,6 +24,7 @@ from rlm_core.adapters.base import (
 from rlm_core.engine.settings import RunState
 from rlm_core.engine.tokens import context_window_of, estimate_tokens
 from rlm_core.errors import PolicyError, SubcallTooLargeError
+from rlm_core.events import in_step
 from rlm_core.trace import TraceStep
 
 SUB_SYSTEM_PROMPT = (
@@ -122,8 +123,8 @@ class SubcallRunner:
         if not parallel or len(texts) == 1:
             return [one(text) for text in texts]
         if self.state.loop is not None:
-            calls = self._prepare_many(texts, instruction, model, max_tokens, parent_id, depth)
-            future = asyncio.run_coroutine_threadsafe(self._arun_many(calls), self.state.loop)
+            batch = self._arun_many(texts, instruction, model, max_tokens, parent_id, depth)
+            future = asyncio.run_coroutine_threadsafe(batch, self.state.loop)
             return future.result()
         workers = min(self.settings.max_concurrent_subcalls, len(texts))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rlm-subcall") as pool:
@@ -170,25 +171,6 @@ class SubcallRunner:
             key = cache.key_for(model_id_of(adapter), messages, limit, settings.temperature)
         return _Call(step, adapter, messages, limit, key, recursive, instruction, text)
 
-    def _prepare_many(
-        self,
-        texts: list[str],
-        instruction: str | None,
-        model: str | None,
-        max_tokens: int | None,
-        parent_id: int | None,
-        depth: int,
-    ) -> list[_Call | str]:
-        prepared: list[_Call | str] = []
-        for text in texts:
-            try:
-                prepared.append(
-                    self._prepare(text, instruction, model, max_tokens, parent_id, depth)
-                )
-            except Exception as error:
-                prepared.append(error_marker(error))
-        return prepared
-
     def _cached(self, call: _Call) -> str | None:
         cache = self.settings.cache
         if cache is None or call.cache_key is None:
@@ -223,6 +205,10 @@ class SubcallRunner:
         hit = self._cached(call)
         if hit is not None:
             return hit
+        with in_step(call.step):
+            return self._run_uncached(call)
+
+    def _run_uncached(self, call: _Call) -> str:
         try:
             if call.recursive:
                 assert self.sub_run is not None
@@ -246,6 +232,10 @@ class SubcallRunner:
         hit = self._cached(call)
         if hit is not None:
             return hit
+        with in_step(call.step):
+            return await self._arun_uncached(call)
+
+    async def _arun_uncached(self, call: _Call) -> str:
         try:
             if call.recursive:
                 runner = self.async_sub_run
@@ -268,18 +258,29 @@ class SubcallRunner:
             raise
         return self._finish(call, response.text, response)
 
-    async def _arun_many(self, calls: list[_Call | str]) -> list[str]:
-        results: list[str] = [item if isinstance(item, str) else "" for item in calls]
-        pending = iter([(i, item) for i, item in enumerate(calls) if not isinstance(item, str)])
+    async def _arun_many(
+        self,
+        texts: list[str],
+        instruction: str | None,
+        model: str | None,
+        max_tokens: int | None,
+        parent_id: int | None,
+        depth: int,
+    ) -> list[str]:
+        """Each worker prepares its next item when it takes it (in input order), so the
+        preparation overlaps the calls in flight instead of delaying the first one."""
+        results = [""] * len(texts)
+        pending = enumerate(texts)
 
         async def worker() -> None:
-            for index, call in pending:
+            for index, text in pending:
                 try:
+                    call = self._prepare(text, instruction, model, max_tokens, parent_id, depth)
                     results[index] = await self._arun_call(call)
                 except Exception as error:
                     results[index] = error_marker(error)
 
-        workers = min(self.settings.max_concurrent_subcalls, len(calls))
+        workers = min(self.settings.max_concurrent_subcalls, len(texts))
         await asyncio.gather(*(worker() for _ in range(workers)))
         return results
 

@@ -1,0 +1,158 @@
+"""``ChatModelAdapter``: any LangChain chat model as an rlm-core model adapter."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.runnables import Runnable, RunnableConfig
+
+from rlm_core.adapters.base import ModelResponse, Usage
+from rlm_core.engine.tokens import estimate_tokens
+
+_ROLES: dict[str, type[BaseMessage]] = {
+    "system": SystemMessage,
+    "user": HumanMessage,
+    "assistant": AIMessage,
+}
+
+
+def require_chat_model(value: object, name: str = "llm") -> BaseChatModel:
+    """``value`` if it is a LangChain chat model, else a ``TypeError`` naming the fix."""
+    if isinstance(value, BaseChatModel):
+        return value
+    hint = ""
+    if isinstance(value, Runnable):
+        hint = (
+            " (a completion LLM or another Runnable is not enough: the RLM sends chat "
+            "messages, so use the chat class, e.g. ChatOpenAI rather than OpenAI)"
+        )
+    raise TypeError(
+        f"{name} must be a LangChain chat model (a BaseChatModel instance), got "
+        f"{type(value).__name__}{hint}"
+    )
+
+
+def to_langchain_messages(messages: Sequence[Mapping[str, str]]) -> list[BaseMessage]:
+    """Core message dicts (role system/user/assistant) as LangChain messages."""
+    converted: list[BaseMessage] = []
+    for index, message in enumerate(messages):
+        role = message.get("role")
+        cls = _ROLES.get(str(role))
+        if cls is None:
+            raise ValueError(
+                f"message {index} has role {role!r}; the RLM engine only sends "
+                f"roles {sorted(_ROLES)}"
+            )
+        converted.append(cls(content=str(message.get("content", ""))))
+    return converted
+
+
+def usage_of(reply: BaseMessage, messages: Sequence[Mapping[str, str]], text: str) -> Usage:
+    """Token usage from ``usage_metadata``; estimated from lengths when the model reports none."""
+    metadata = getattr(reply, "usage_metadata", None)
+    if metadata:
+        return Usage(
+            prompt_tokens=int(metadata.get("input_tokens", 0) or 0),
+            completion_tokens=int(metadata.get("output_tokens", 0) or 0),
+        )
+    prompt = sum(estimate_tokens(str(message.get("content", ""))) for message in messages)
+    return Usage(prompt_tokens=prompt, completion_tokens=estimate_tokens(text))
+
+
+def model_name_of(llm: BaseChatModel) -> str:
+    """The model's name (``model_name``/``model``/``model_id`` field), else its ``_llm_type``."""
+    for attribute in ("model_name", "model", "model_id"):
+        value = getattr(llm, attribute, None)
+        if isinstance(value, str) and value:
+            return value
+    try:
+        return str(llm._llm_type)
+    except Exception:  # a half-implemented model: fall back to its class name
+        return type(llm).__name__
+
+
+def supports_max_tokens(llm: BaseChatModel) -> bool:
+    """True when the model declares a ``max_tokens`` field (so the kwarg is understood)."""
+    return "max_tokens" in type(llm).model_fields
+
+
+class ChatModelAdapter:
+    """Drives a LangChain ``BaseChatModel`` as the RLM's root or sub-model.
+
+    ``config`` is passed to every call, so with the callbacks of a parent run each
+    model call becomes a child run of it (see ``with_config``). ``max_tokens`` is
+    bound only for models that declare a ``max_tokens`` field (``bind_max_tokens``
+    overrides the detection); the model keeps its own temperature.
+    """
+
+    def __init__(
+        self,
+        llm: BaseChatModel,
+        *,
+        config: RunnableConfig | None = None,
+        bind_max_tokens: bool | None = None,
+        context_window: int | None = None,
+    ) -> None:
+        self.llm = require_chat_model(llm)
+        self.config = config
+        self.bind_max_tokens = (
+            supports_max_tokens(self.llm) if bind_max_tokens is None else bool(bind_max_tokens)
+        )
+        if context_window is not None and (
+            isinstance(context_window, bool)
+            or not isinstance(context_window, int)
+            or context_window < 1
+        ):
+            raise ValueError(f"context_window must be a positive int, got {context_window!r}")
+        self.context_window = context_window
+        self.model_id = model_name_of(self.llm)
+
+    def with_config(self, config: RunnableConfig | None) -> ChatModelAdapter:
+        """The same model, with every call made under ``config`` (e.g. a parent run's)."""
+        return ChatModelAdapter(
+            self.llm,
+            config=config,
+            bind_max_tokens=self.bind_max_tokens,
+            context_window=self.context_window,
+        )
+
+    def _runnable(self, max_tokens: int) -> Runnable[Any, BaseMessage]:
+        if self.bind_max_tokens:
+            return self.llm.bind(max_tokens=max_tokens)
+        return self.llm
+
+    def complete(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+    ) -> ModelResponse:
+        reply = self._runnable(max_tokens).invoke(
+            to_langchain_messages(messages), config=self.config
+        )
+        return self._response(reply, messages)
+
+    async def acomplete(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+    ) -> ModelResponse:
+        reply = await self._runnable(max_tokens).ainvoke(
+            to_langchain_messages(messages), config=self.config
+        )
+        return self._response(reply, messages)
+
+    def _response(self, reply: BaseMessage, messages: list[dict[str, str]]) -> ModelResponse:
+        text = str(reply.text)
+        metadata = getattr(reply, "response_metadata", None) or {}
+        model = metadata.get("model_name") or metadata.get("model") or self.model_id
+        return ModelResponse(text=text, usage=usage_of(reply, messages, text), model=str(model))
+
+    def __repr__(self) -> str:
+        return f"ChatModelAdapter({self.model_id!r})"

@@ -1,0 +1,179 @@
+"""Building one ``rlm_core.RLM`` per LangChain run, with its calls bound to that run."""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import inspect
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from langchain_core.documents import Document
+from langchain_core.language_models import BaseChatModel
+from langchain_core.retrievers import BaseRetriever
+from langchain_core.runnables import RunnableConfig
+from pydantic import BaseModel, ConfigDict, WithJsonSchema
+
+from rlm_core import RLM, Trace
+from rlm_core.events import Event
+from rlm_langchain.adapter import ChatModelAdapter
+from rlm_langchain.progress import adispatch_event, dispatch_event
+from rlm_langchain.retriever_adapter import LangChainRetrieverAdapter, doc_id_of
+
+RESERVED_OPTIONS = {
+    "adapter": "llm=...",
+    "subcall_adapter": "sub_llm=...",
+    "retriever": "retriever=...",
+}
+
+
+@functools.cache
+def rlm_option_names() -> frozenset[str]:
+    """The keyword options ``rlm_core.RLM`` takes besides the models and the retriever."""
+    names = set(inspect.signature(RLM.__init__).parameters) - {"self"}
+    return frozenset(names - set(RESERVED_OPTIONS))
+
+
+def check_rlm_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` if every key is an ``RLM`` option, else a ``ValueError`` naming the fix."""
+    known = rlm_option_names()
+    for key in options:
+        if key in RESERVED_OPTIONS:
+            raise ValueError(f"do not pass {key!r} as an RLM option: use {RESERVED_OPTIONS[key]}")
+        if key not in known:
+            close = difflib.get_close_matches(str(key), sorted(known), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(
+                f"unknown RLM option {key!r}{hint}; valid options: {', '.join(sorted(known))}"
+            )
+    return dict(options)
+
+
+def resolve_retriever(value: Any) -> LangChainRetrieverAdapter | Any:
+    """A LangChain retriever wrapped for the core, or a core retriever as is."""
+    if value is None or isinstance(value, LangChainRetrieverAdapter):
+        return value
+    if isinstance(value, BaseRetriever):
+        return LangChainRetrieverAdapter(value)
+    if callable(getattr(value, "search", None)) and callable(getattr(value, "get", None)):
+        return value
+    raise TypeError(
+        f"retriever must be a LangChain BaseRetriever or an rlm-core retriever "
+        f"(with search/get), got {type(value).__name__}"
+    )
+
+
+class RLMResult(BaseModel):
+    """What an RLM run produced: the answer, its trace, token usage and the documents used."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    answer: str
+    trace: Annotated[Trace, WithJsonSchema({"type": "object", "title": "Trace"})]
+    usage: dict[str, int]
+    documents: list[Document]
+
+    def __str__(self) -> str:
+        return self.answer
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSpec:
+    """The models, retriever and options of an RLM; ``bind`` makes one run's engine."""
+
+    llm: BaseChatModel
+    sub_llm: BaseChatModel | None
+    retriever: Any
+    options: Mapping[str, Any]
+
+    def bind(
+        self, config: RunnableConfig | None, listener: Callable[[Event], None] | None = None
+    ) -> BoundEngine:
+        """An ``RLM`` whose model and retriever calls all run under ``config``."""
+        options = dict(self.options)
+        listeners = options.pop("event_listener", None)
+        if listener is not None:
+            listeners = [*_as_list(listeners), listener]
+        retriever = resolve_retriever(self.retriever)
+        if isinstance(retriever, LangChainRetrieverAdapter):
+            retriever = retriever.with_config(config)
+        rlm = RLM(
+            ChatModelAdapter(self.llm, config=config),
+            subcall_adapter=(
+                None if self.sub_llm is None else ChatModelAdapter(self.sub_llm, config=config)
+            ),
+            retriever=retriever,
+            event_listener=listeners,
+            **options,
+        )
+        return BoundEngine(rlm, retriever, config)
+
+    def validate(self) -> None:
+        """Build an engine once so bad options fail now, not on the first run."""
+        self.bind(None)
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if callable(value) or hasattr(value, "on_event"):
+        return [value]
+    return list(value)
+
+
+@dataclass(frozen=True, slots=True)
+class BoundEngine:
+    """One run's ``RLM``, the retriever it searches and the config its calls run under."""
+
+    rlm: RLM
+    retriever: Any
+    config: RunnableConfig | None
+
+    def consulted(self, given: list[Document]) -> list[Document]:
+        """The documents given as context plus those the retriever returned, de-duplicated."""
+        found = (
+            self.retriever.documents
+            if isinstance(self.retriever, LangChainRetrieverAdapter)
+            else []
+        )
+        seen: set[str] = set()
+        documents: list[Document] = []
+        for document in [*given, *found]:
+            key = doc_id_of(document)
+            if key not in seen:
+                seen.add(key)
+                documents.append(document)
+        return documents
+
+    def result(self, answer: str, trace: Trace, given: list[Document]) -> RLMResult:
+        return RLMResult(
+            answer=answer,
+            trace=trace,
+            usage=trace.usage.to_dict(),
+            documents=self.consulted(given),
+        )
+
+    def events(self, query: str, context: str | list[str] | None) -> Iterator[Event]:
+        """``RLM.stream`` with each event also sent to the run's callbacks."""
+        for event in self.rlm.stream(query, context):
+            if self.config is not None:
+                dispatch_event(event, self.config)
+            yield event
+
+    async def aevents(self, query: str, context: str | list[str] | None) -> AsyncIterator[Event]:
+        """``RLM.astream`` (the async engine) with each event sent to the run's callbacks."""
+        async for event in self.rlm.astream(query, context):
+            if self.config is not None:
+                await adispatch_event(event, self.config)
+            yield event
+
+
+def run_end_of(event: Event) -> tuple[str, Trace] | None:
+    """``(answer, trace)`` when ``event`` is the run's ``run_end``, else ``None``."""
+    if event.type != "run_end" or event.depth != 0:
+        return None
+    trace = event.data.get("trace")
+    if not isinstance(trace, Trace):
+        trace = Trace()
+    return str(event.data.get("answer", "")), trace

@@ -1,0 +1,223 @@
+"""``RLMRunnable``: a Recursive Language Model as an LCEL Runnable."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from langchain_core.callbacks import AsyncCallbackManagerForChainRun, CallbackManagerForChainRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.prompt_values import PromptValue
+from langchain_core.runnables import RunnableConfig, RunnableSerializable
+from langchain_core.runnables.config import patch_config
+from langchain_core.utils.pydantic import TypeBaseModel
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from rlm_langchain.adapter import require_chat_model
+from rlm_langchain.engine import (
+    BoundEngine,
+    EngineSpec,
+    RLMResult,
+    check_rlm_options,
+    resolve_retriever,
+    run_end_of,
+)
+from rlm_langchain.inputs import RLMRequest, coerce_context, parse_input
+from rlm_langchain.progress import RLMProgress, dispatch_event
+
+RLMInput = str | dict[str, Any] | PromptValue
+RLMOutput = str | RLMResult
+
+_FIELDS = ("llm", "sub_llm", "retriever", "context", "return_trace", "rlm_options", "name")
+
+
+class RLMQuery(BaseModel):
+    """The input schema of ``RLMRunnable`` (used by ``as_tool``)."""
+
+    query: str = Field(description="The question to answer.")
+    context: str | list[str] | None = Field(
+        default=None, description="The text (or documents) to search; optional."
+    )
+
+
+class RLMRunnable(RunnableSerializable[RLMInput, RLMOutput]):
+    """Answers a query over a long context with a Recursive Language Model.
+
+    ``RLMRunnable(llm=chat_model, sub_llm=None, retriever=None, context=None,
+    return_trace=False, **rlm_options)``; the options go to ``rlm_core.RLM`` and
+    are checked here. The input is a query str (with ``context`` given here) or a
+    dict ``{"query": ..., "context": str | list[str] | list[Document]}``; the output
+    is the answer, or an ``RLMResult`` with ``return_trace=True``. Every model and
+    retriever call is a child run of the RLM's run, and each engine event is a
+    custom event named ``rlm.<type>`` (``rlm.step_start``, ``rlm.run_end``, ...).
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    llm: BaseChatModel
+    """The root model: it writes the code that searches the context."""
+    sub_llm: BaseChatModel | None = None
+    """The model of sub-calls (``llm_query`` and friends); defaults to ``llm``."""
+    retriever: Any = None
+    """A ``BaseRetriever`` (or an rlm-core retriever) searchable from the REPL."""
+    context: Any = None
+    """The default context: a str, a list of str or a list of Document."""
+    return_trace: bool = False
+    """Return an ``RLMResult`` (answer, trace, usage, documents) instead of the answer."""
+    rlm_options: dict[str, Any] = Field(default_factory=dict)
+    """Keyword options of ``rlm_core.RLM`` (policy, max_output_tokens, ...)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _collect_options(cls, values: Any) -> Any:
+        if not isinstance(values, dict):
+            return values
+        extra = {key: value for key, value in values.items() if key not in _FIELDS}
+        known = {key: value for key, value in values.items() if key in _FIELDS}
+        if "llm" not in known:
+            raise ValueError("RLMRunnable needs llm=<a LangChain chat model>")
+        require_chat_model(known["llm"], "llm")
+        if known.get("sub_llm") is not None:
+            require_chat_model(known["sub_llm"], "sub_llm")
+        resolve_retriever(known.get("retriever"))
+        if known.get("context") is not None:
+            coerce_context(known["context"])
+        options = {**(known.get("rlm_options") or {}), **extra}
+        known["rlm_options"] = check_rlm_options(options)
+        return known
+
+    @model_validator(mode="after")
+    def _check_engine(self) -> RLMRunnable:
+        self._spec().validate()
+        return self
+
+    # -- schema -----------------------------------------------------------------------------
+    def get_input_schema(self, config: RunnableConfig | None = None) -> TypeBaseModel:
+        return RLMQuery
+
+    @property
+    def OutputType(self) -> Any:
+        return RLMResult if self.return_trace else str
+
+    def get_output_schema(self, config: RunnableConfig | None = None) -> TypeBaseModel:
+        if self.return_trace:
+            return RLMResult
+        return super().get_output_schema(config)
+
+    def with_trace(self) -> RLMRunnable:
+        """A copy that returns an ``RLMResult`` (answer, trace, usage, documents)."""
+        return self.model_copy(update={"return_trace": True})
+
+    # -- running ----------------------------------------------------------------------------
+    def _spec(self) -> EngineSpec:
+        return EngineSpec(self.llm, self.sub_llm, self.retriever, self.rlm_options)
+
+    def _request(self, value: Any) -> RLMRequest:
+        request = parse_input(value, self.context)
+        if request.context is None and self.retriever is None:
+            raise ValueError(
+                "no context to search: give RLMRunnable(context=...), a 'context' key in the "
+                "input dict, or RLMRunnable(retriever=...) to search an index"
+            )
+        return request
+
+    def _output(self, bound: BoundEngine, answer: str, trace: Any, request: RLMRequest) -> Any:
+        if self.return_trace:
+            return bound.result(answer, trace, request.documents)
+        return answer
+
+    def invoke(self, input: RLMInput, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        return self._call_with_config(self._invoke, input, config, run_type="chain", **kwargs)
+
+    def _invoke(
+        self, value: Any, run_manager: CallbackManagerForChainRun, config: RunnableConfig
+    ) -> Any:
+        request = self._request(value)
+        child = patch_config(config, callbacks=run_manager.get_child())
+        bound = self._spec().bind(child, lambda event: dispatch_event(event, child))
+        answer, trace = bound.rlm.run(request.query, request.context)
+        return self._output(bound, answer, trace, request)
+
+    async def ainvoke(
+        self, input: RLMInput, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Any:
+        final: Any = None
+        async for chunk in self.astream(input, config, **kwargs):
+            final = chunk
+        return final
+
+    def stream(
+        self, input: RLMInput, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Iterator[Any]:
+        yield from self.transform(iter([input]), config, **kwargs)
+
+    def transform(
+        self, input: Iterator[RLMInput], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Iterator[Any]:
+        yield from self._transform_stream_with_config(input, self._transform, config, **kwargs)
+
+    def _transform(
+        self,
+        inputs: Iterator[Any],
+        run_manager: CallbackManagerForChainRun,
+        config: RunnableConfig,
+    ) -> Iterator[Any]:
+        request = self._request(_gather(inputs))
+        bound = self._spec().bind(config)
+        for event in bound.events(request.query, request.context):
+            yield RLMProgress(event)
+            end = run_end_of(event)
+            if end is not None:
+                yield self._output(bound, end[0], end[1], request)
+
+    async def astream(
+        self, input: RLMInput, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        async def once() -> AsyncIterator[RLMInput]:
+            yield input
+
+        async for chunk in self.atransform(once(), config, **kwargs):
+            yield chunk
+
+    async def atransform(
+        self, input: AsyncIterator[RLMInput], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        async for chunk in self._atransform_stream_with_config(
+            input, self._atransform, config, **kwargs
+        ):
+            yield chunk
+
+    async def _atransform(
+        self,
+        inputs: AsyncIterator[Any],
+        run_manager: AsyncCallbackManagerForChainRun,
+        config: RunnableConfig,
+    ) -> AsyncIterator[Any]:
+        chunks = [chunk async for chunk in inputs]
+        request = self._request(_gather(iter(chunks)))
+        bound = self._spec().bind(config)
+        async for event in bound.aevents(request.query, request.context):
+            yield RLMProgress(event)
+            end = run_end_of(event)
+            if end is not None:
+                yield self._output(bound, end[0], end[1], request)
+
+
+def _gather(chunks: Iterator[Any]) -> Any:
+    """Join streamed input chunks (``+`` when they support it, dicts merged)."""
+    final: Any = None
+    started = False
+    for chunk in chunks:
+        if not started:
+            final, started = chunk, True
+            continue
+        try:
+            final = final + chunk
+        except TypeError:
+            if isinstance(final, dict) and isinstance(chunk, dict):
+                final = {**final, **chunk}
+            else:
+                final = chunk
+    if not started:
+        raise ValueError("RLMRunnable received no input")
+    return final

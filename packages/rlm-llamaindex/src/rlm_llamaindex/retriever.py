@@ -1,0 +1,127 @@
+"""``RLMRetriever``: candidate nodes chosen and ordered by an RLM run."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from llama_index.core.base.base_retriever import BaseRetriever
+from llama_index.core.callbacks import CallbackManager
+from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, QueryBundle
+
+from rlm_core.context import Context
+from rlm_core.errors import ConfigError, ContextError
+from rlm_llamaindex.runner import RLMRunner, coerce_documents
+
+SELECT_QUERY = (
+    "The context P holds {count} numbered passages, each starting with a line '[passage N]'. "
+    "Find the passages relevant to this question: {query}\n"
+    "Answer with the numbers of the relevant passages, most relevant first, "
+    "e.g. FINAL: [3, 1]. Answer FINAL: [] if none is relevant."
+)
+_NUMBER = re.compile(r"\d+")
+
+
+def parse_selection(answer: str, count: int) -> list[int]:
+    """Passage numbers (1-based) in ``answer`` as 0-based indexes: valid, unique, in order."""
+    chosen: list[int] = []
+    for match in _NUMBER.finditer(answer):
+        index = int(match.group()) - 1
+        if 0 <= index < count and index not in chosen:
+            chosen.append(index)
+    return chosen
+
+
+class RLMRetriever(BaseRetriever):
+    """Retrieves candidates (from ``retriever`` or the given ``nodes``), then lets an RLM
+    read them and pick the relevant ones, best first, keeping at most ``top_k``.
+
+    Scores follow the RLM's order: the first pick scores 1.0, the last ``1/k``.
+    """
+
+    def __init__(
+        self,
+        llm: Any = None,
+        sub_llm: Any = None,
+        retriever: BaseRetriever | None = None,
+        nodes: Any = None,
+        top_k: int | None = None,
+        callback_manager: CallbackManager | None = None,
+        **rlm_options: Any,
+    ) -> None:
+        if (retriever is None) == (nodes is None):
+            raise ConfigError(
+                "RLMRetriever needs exactly one source of candidates: retriever=... "
+                "(e.g. index.as_retriever(similarity_top_k=20)) or nodes=[...]"
+            )
+        if retriever is not None and not isinstance(retriever, BaseRetriever):
+            raise ConfigError(
+                f"retriever must be a LlamaIndex BaseRetriever, got {type(retriever).__name__}"
+            )
+        if top_k is not None and (
+            isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1
+        ):
+            raise ConfigError(f"top_k must be None or an int >= 1, got {top_k!r}")
+        self._base = retriever
+        self._nodes = coerce_documents(nodes, name="nodes") if nodes is not None else None
+        self._runner = RLMRunner(llm, sub_llm, require_source=False, **rlm_options)
+        self.top_k = top_k
+        super().__init__(callback_manager=callback_manager)
+
+    # -- candidates and selection ---------------------------------------------------------------
+    def _candidates(self, found: list[NodeWithScore] | None) -> list[BaseNode]:
+        if found is None:
+            assert self._nodes is not None
+            return self._nodes
+        return [hit.node for hit in found]
+
+    @staticmethod
+    def _context(candidates: list[BaseNode]) -> Context:
+        return Context.from_documents(
+            [
+                f"[passage {number}]\n{node.get_content(metadata_mode=MetadataMode.NONE)}"
+                for number, node in enumerate(candidates, start=1)
+            ]
+        )
+
+    def _select(self, answer: str, candidates: list[BaseNode]) -> list[NodeWithScore]:
+        chosen = parse_selection(answer, len(candidates))
+        if self.top_k is not None:
+            chosen = chosen[: self.top_k]
+        total = len(chosen)
+        return [
+            NodeWithScore(node=candidates[index], score=round((total - rank) / total, 4))
+            for rank, index in enumerate(chosen)
+        ]
+
+    def _query_text(self, query_bundle: QueryBundle, count: int) -> str:
+        if not query_bundle.query_str.strip():
+            raise ContextError("the query is empty: pass a question to retrieve for")
+        return SELECT_QUERY.format(count=count, query=query_bundle.query_str)
+
+    # -- BaseRetriever ---------------------------------------------------------------------------
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        found = self._base.retrieve(query_bundle) if self._base is not None else None
+        candidates = self._candidates(found)
+        if not candidates:
+            return []
+        rlm, _ = self._runner.prepare(
+            instance=self, callback_manager=self.callback_manager, parent_event=None
+        )
+        answer, _trace = rlm.run(
+            self._query_text(query_bundle, len(candidates)), self._context(candidates)
+        )
+        return self._select(answer, candidates)
+
+    async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        found = await self._base.aretrieve(query_bundle) if self._base is not None else None
+        candidates = self._candidates(found)
+        if not candidates:
+            return []
+        rlm, _ = self._runner.prepare(
+            instance=self, callback_manager=self.callback_manager, parent_event=None
+        )
+        answer, _trace = await rlm.arun(
+            self._query_text(query_bundle, len(candidates)), self._context(candidates)
+        )
+        return self._select(answer, candidates)

@@ -1,0 +1,197 @@
+"""What the query engine and the retriever share: validated options and one RLM run.
+
+A fresh ``RLM`` is built for every run (cheap: options were validated once at
+construction), so each run has its own listeners and its own retriever records,
+and concurrent queries never mix.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from llama_index.core.base.base_retriever import BaseRetriever
+from llama_index.core.callbacks import CallbackManager
+from llama_index.core.schema import BaseNode, Document, MetadataMode, NodeWithScore
+
+from rlm_core import RLM, Trace
+from rlm_core.context import Context
+from rlm_core.errors import ConfigError, ContextError
+from rlm_llamaindex.callbacks import CallbackBridge
+from rlm_llamaindex.instrumentation import InstrumentationBridge
+from rlm_llamaindex.llm import LlamaIndexLLMAdapter
+from rlm_llamaindex.retriever_adapter import LlamaIndexRetrieverAdapter
+from rlm_llamaindex.sources import source_nodes
+
+_RESERVED = {
+    "adapter": "llm=...",
+    "subcall_adapter": "sub_llm=...",
+    "retriever": "retriever=... (a LlamaIndex BaseRetriever)",
+}
+_RLM_OPTIONS = frozenset(inspect.signature(RLM.__init__).parameters) - {"self", *_RESERVED}
+
+
+def coerce_documents(documents: Any, *, name: str = "documents") -> list[BaseNode]:
+    """A list of LlamaIndex nodes from nodes, ``Document`` objects or plain strings."""
+    if isinstance(documents, str | BaseNode):
+        raise ContextError(
+            f"{name} must be a list, got one {type(documents).__name__}; wrap it: {name}=[...]"
+        )
+    if isinstance(documents, NodeWithScore):
+        raise ContextError(f"{name} must be a list, got one NodeWithScore; wrap it: {name}=[...]")
+    if not isinstance(documents, Iterable):
+        raise ContextError(
+            f"{name} must be a list of Documents, nodes or strings, got {type(documents).__name__}"
+        )
+    nodes: list[BaseNode] = []
+    for index, item in enumerate(documents):
+        if isinstance(item, NodeWithScore):
+            item = item.node
+        if isinstance(item, str):
+            item = Document(text=item)
+        if not isinstance(item, BaseNode):
+            raise ContextError(
+                f"{name}[{index}] is {type(item).__name__}; expected a LlamaIndex Document, "
+                "node or str (load files with SimpleDirectoryReader(...).load_data())"
+            )
+        nodes.append(item)
+    if not nodes:
+        raise ContextError(
+            f"{name} is empty: pass at least one Document (or str) to search, or a retriever=..."
+        )
+    return nodes
+
+
+def context_of(nodes: Sequence[BaseNode]) -> Context:
+    """The nodes' text as one context, one document per node, in order."""
+    return Context.from_documents([n.get_content(metadata_mode=MetadataMode.NONE) for n in nodes])
+
+
+def check_options(options: dict[str, Any]) -> dict[str, Any]:
+    """Reject options the integration sets itself and names ``RLM`` does not know."""
+    for key, replacement in _RESERVED.items():
+        if key in options:
+            raise ConfigError(f"do not pass {key}= here; pass {replacement} instead")
+    unknown = sorted(set(options) - _RLM_OPTIONS)
+    if unknown:
+        raise ConfigError(
+            f"unknown RLM option(s) {unknown}; valid options: {', '.join(sorted(_RLM_OPTIONS))}"
+        )
+    return options
+
+
+def as_retriever_adapter(retriever: Any) -> LlamaIndexRetrieverAdapter | None:
+    if retriever is None or isinstance(retriever, LlamaIndexRetrieverAdapter):
+        return retriever
+    if isinstance(retriever, BaseRetriever):
+        return LlamaIndexRetrieverAdapter(retriever)
+    raise ConfigError(
+        f"retriever must be a LlamaIndex BaseRetriever (e.g. index.as_retriever()), "
+        f"got {type(retriever).__name__}"
+    )
+
+
+@dataclass
+class RunResult:
+    """The answer of one run with what a LlamaIndex ``Response`` needs."""
+
+    answer: str
+    trace: Trace
+    source_nodes: list[NodeWithScore] = field(default_factory=list)
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        trace = self.trace
+        return {
+            "trace": trace,
+            "usage": trace.usage.to_dict(),
+            "steps": len(trace.steps),
+            "root_steps": len(trace.of_kind("root_call")),
+            "subcalls": trace.metadata.get("subcalls", 0),
+            "run_id": trace.metadata.get("run_id"),
+        }
+
+
+class RLMRunner:
+    """Validated adapters and options; runs one query over nodes and/or a retriever."""
+
+    def __init__(
+        self,
+        llm: Any = None,
+        sub_llm: Any = None,
+        *,
+        documents: Any = None,
+        retriever: Any = None,
+        require_source: bool = True,
+        **rlm_options: Any,
+    ) -> None:
+        self.adapter = llm if isinstance(llm, LlamaIndexLLMAdapter) else LlamaIndexLLMAdapter(llm)
+        if sub_llm is None:
+            self.sub_adapter = self.adapter
+        elif isinstance(sub_llm, LlamaIndexLLMAdapter):
+            self.sub_adapter = sub_llm
+        else:
+            self.sub_adapter = LlamaIndexLLMAdapter(sub_llm)
+        self.retriever = as_retriever_adapter(retriever)
+        self.nodes = coerce_documents(documents) if documents is not None else []
+        if require_source and not self.nodes and self.retriever is None:
+            raise ContextError(
+                "nothing to search: pass documents=[...] or retriever=..., or build the engine "
+                "with RLMQueryEngine.from_documents(docs) / RLMQueryEngine.from_index(index)"
+            )
+        self.context = context_of(self.nodes) if self.nodes else None
+        if self.context is not None and self.context.len_chars() == 0 and self.retriever is None:
+            raise ContextError("every document is empty: pass documents with some text")
+        options = check_options(dict(rlm_options))
+        self.listeners = self._user_listeners(options.pop("event_listener", None))
+        self.options = options
+        self._build([], self.retriever)  # validate every option now, not mid-query
+
+    @staticmethod
+    def _user_listeners(value: Any) -> list[Any]:
+        if value is None:
+            return []
+        if callable(value) or hasattr(value, "on_event"):
+            return [value]
+        if isinstance(value, Iterable):
+            return list(value)
+        raise ConfigError("event_listener must be callable, have on_event(event), or be a list")
+
+    def _build(self, listeners: list[Any], retriever: LlamaIndexRetrieverAdapter | None) -> RLM:
+        return RLM(
+            self.adapter,
+            subcall_adapter=self.sub_adapter,
+            retriever=retriever,
+            event_listener=[*listeners, *self.listeners],
+            **self.options,
+        )
+
+    def prepare(
+        self, *, instance: Any, callback_manager: CallbackManager | None, parent_event: str | None
+    ) -> tuple[RLM, LlamaIndexRetrieverAdapter | None]:
+        """An RLM for one run, reporting to instrumentation (and the callback manager)."""
+        listeners: list[Any] = [InstrumentationBridge(instance)]
+        if callback_manager is not None and callback_manager.handlers:
+            listeners.append(CallbackBridge(callback_manager, parent_event))
+        retriever = self.retriever.fresh() if self.retriever is not None else None
+        return self._build(listeners, retriever), retriever
+
+    def result(
+        self,
+        answer: str,
+        trace: Trace,
+        retriever: LlamaIndexRetrieverAdapter | None,
+        nodes: Sequence[BaseNode] | None = None,
+        context: Context | None = None,
+    ) -> RunResult:
+        found = source_nodes(
+            nodes if nodes is not None else self.nodes,
+            context if context is not None else self.context,
+            trace,
+        )
+        if retriever is not None:
+            seen = {hit.node.node_id for hit in found}
+            found += [hit for hit in retriever.consulted() if hit.node.node_id not in seen]
+        return RunResult(answer, trace, found)
