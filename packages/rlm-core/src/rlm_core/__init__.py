@@ -23,7 +23,16 @@ from rlm_core.errors import (
 from rlm_core.events import Event, EventListener
 from rlm_core.policy import Policy
 from rlm_core.repl import ExecResult, REPLProtocol
+from rlm_core.retrieval import (
+    ListwiseReranker,
+    QueryRewriter,
+    TournamentReranker,
+    ndcg_at_k,
+    recall_at_k,
+    union_pool,
+)
 from rlm_core.rlm import RLM
+from rlm_core.router import ExecutionProfile, RouterConfig, SmartRouter
 from rlm_core.trace import Trace, TraceStep
 
 __version__ = "0.1.0"
@@ -38,7 +47,9 @@ __all__ = [
     "Event",
     "EventListener",
     "ExecResult",
+    "ExecutionProfile",
     "FileCache",
+    "ListwiseReranker",
     "Match",
     "MaxRecursionExceeded",
     "MaxStepsExceeded",
@@ -46,11 +57,18 @@ __all__ = [
     "MaxTokensExceeded",
     "Policy",
     "PolicyError",
+    "QueryRewriter",
     "REPLProtocol",
     "RLMError",
     "ReplError",
+    "RouterConfig",
+    "SmartRouter",
     "SubcallTooLargeError",
+    "TournamentReranker",
     "Trace",
     "TraceStep",
     "__version__",
+    "ndcg_at_k",
+    "recall_at_k",
+    "union_pool",
 ]

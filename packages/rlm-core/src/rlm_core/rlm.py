@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import inspect
 import queue
 import threading
 import warnings
@@ -20,6 +21,7 @@ from rlm_core.errors import ConfigError, ContextError
 from rlm_core.events import Event, EventBus, Listener
 from rlm_core.policy import Policy
 from rlm_core.repl.base import DEFAULT_MAX_OUTPUT_CHARS, REPL, backend_factory
+from rlm_core.retrieval.base import RetrieverProtocol
 from rlm_core.trace import Trace
 
 DEFAULT_COMPACTION_PCT = 0.85
@@ -63,7 +65,7 @@ class RLM:
         compaction_model_name: str | None = None,
         compaction_model_context_limit: int | None = None,
         max_history_tokens: int = 0,
-        retriever: Any = None,
+        retriever: RetrieverProtocol | None = None,
         subcall_adapter: ModelAdapter | None = None,
         subcall_max_output_tokens: int = 1024,
         subcall_context_window: int | None = None,
@@ -101,8 +103,8 @@ class RLM:
             )
         if not isinstance(temperature, int | float) or not 0 <= temperature <= 2:
             raise ConfigError(f"temperature must be between 0 and 2, got {temperature!r}")
-        if retriever is not None and not callable(getattr(retriever, "search", None)):
-            raise ConfigError("retriever must implement RetrieverProtocol (search/get/...)")
+        if retriever is not None:
+            _check_retriever(retriever)
         if max_history_tokens:
             warnings.warn(
                 "max_history_tokens is deprecated: it drops old turns outright; use "
@@ -266,6 +268,21 @@ class RLM:
         return (
             f"RLM(adapter={model_id_of(self.adapter)!r}, "
             f"subcall_adapter={model_id_of(self.subcall_adapter)!r})"
+        )
+
+
+def _check_retriever(retriever: Any) -> None:
+    methods = ("search", "vector_search", "hybrid_search", "get")
+    missing = [name for name in methods if not callable(getattr(retriever, name, None))]
+    if missing:
+        raise ConfigError(
+            "retriever must implement rlm_core.retrieval.RetrieverProtocol; "
+            f"{type(retriever).__name__} lacks {', '.join(missing)}"
+        )
+    if inspect.iscoroutinefunction(retriever.search):
+        raise ConfigError(
+            f"{type(retriever).__name__} is async, but REPL helpers call the retriever "
+            "synchronously: use the sync class (e.g. ElasticsearchRetriever)"
         )
 
 

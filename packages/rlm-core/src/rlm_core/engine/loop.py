@@ -199,7 +199,8 @@ class RootLoop:
         guards = self.settings.guards
         if guards.require_repl_before_final and not self.repl_ran:
             return None, prompts.NEED_REPL
-        if guards.require_subcall_before_final and self.state.budget.subcalls == subcalls_before:
+        needs_subcall = guards.require_subcall_before_final and self.depth == 0
+        if needs_subcall and self.state.budget.subcalls == subcalls_before:
             return None, prompts.NEED_SUBCALL
         if parsed.final_var is not None:
             value = self._variable(parsed.final_var)

@@ -1,0 +1,167 @@
+"""The retriever contract and the small helpers every retriever shares."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol, TypedDict, runtime_checkable
+
+from rlm_core.errors import ConfigError
+
+EmbeddingFn = Callable[[list[str]], Sequence[Sequence[float]]]
+Filters = Mapping[str, Any]
+
+
+class SearchHit(TypedDict):
+    """One search result: a short preview, not the whole document."""
+
+    doc_id: str
+    preview: str
+    score: float
+    metadata: dict[str, Any]
+
+
+class Document(TypedDict):
+    """A whole document as returned by ``get``."""
+
+    doc_id: str
+    content: str
+    metadata: dict[str, Any]
+
+
+@runtime_checkable
+class RetrieverProtocol(Protocol):
+    """What ``RLM(retriever=...)`` and the ``es_*`` REPL helpers need.
+
+    ``get`` raises a ``KeyError`` subclass (``DocumentNotFoundError``) for an
+    unknown ``doc_id``.
+    """
+
+    def search(
+        self, query: str, top_k: int = 10, filters: Filters | None = None
+    ) -> list[SearchHit]: ...
+
+    def vector_search(
+        self, query: str, top_k: int = 10, filters: Filters | None = None
+    ) -> list[SearchHit]: ...
+
+    def hybrid_search(
+        self, query: str, top_k: int = 10, filters: Filters | None = None
+    ) -> list[SearchHit]: ...
+
+    def get(self, doc_id: str) -> Document: ...
+
+
+@runtime_checkable
+class AsyncRetrieverProtocol(Protocol):
+    """The async twin of ``RetrieverProtocol`` (every method is a coroutine)."""
+
+    async def search(
+        self, query: str, top_k: int = 10, filters: Filters | None = None
+    ) -> list[SearchHit]: ...
+
+    async def vector_search(
+        self, query: str, top_k: int = 10, filters: Filters | None = None
+    ) -> list[SearchHit]: ...
+
+    async def hybrid_search(
+        self, query: str, top_k: int = 10, filters: Filters | None = None
+    ) -> list[SearchHit]: ...
+
+    async def get(self, doc_id: str) -> Document: ...
+
+
+def check_query(query: Any, top_k: Any, filters: Any) -> tuple[str, int, dict[str, Any]]:
+    """Validate the common search arguments; returns them normalised."""
+    if not isinstance(query, str) or not query.strip():
+        raise ConfigError(f"query must be a non-empty str, got {query!r:.80}")
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+        raise ConfigError(f"top_k must be an int >= 1, got {top_k!r}")
+    if filters is None:
+        return query, top_k, {}
+    if not isinstance(filters, Mapping):
+        raise ConfigError(
+            f"filters must be a dict of metadata field -> value (or list of values), "
+            f"got {type(filters).__name__}"
+        )
+    return query, top_k, dict(filters)
+
+
+def check_positive(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} must be an int >= 1, got {value!r}")
+    return value
+
+
+def matches_filters(metadata: Mapping[str, Any], filters: Mapping[str, Any]) -> bool:
+    """Exact match on every key; a list in ``filters`` means any-of, and a list in the
+    document matches when any of its elements does (Elasticsearch ``term``/``terms``)."""
+    for key, wanted in filters.items():
+        if key not in metadata:
+            return False
+        have = metadata[key]
+        have_values = list(have) if isinstance(have, list | tuple) else [have]
+        wanted_values = list(wanted) if isinstance(wanted, list | tuple | set) else [wanted]
+        if not any(value in wanted_values for value in have_values):
+            return False
+    return True
+
+
+def make_preview(content: str, length: int) -> str:
+    """The first ``length`` characters of ``content``, cut at a word when possible."""
+    text = " ".join(content.split())
+    if len(text) <= length:
+        return text
+    cut = text[:length]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > length // 2 else cut) + " ..."
+
+
+def check_embeddings(vectors: Any, expected: int) -> list[list[float]]:
+    """Validate what an embedding function returned."""
+    from rlm_core.retrieval.errors import EmbeddingError
+
+    try:
+        rows = [[float(x) for x in row] for row in vectors]
+    except (TypeError, ValueError) as error:
+        raise EmbeddingError(
+            f"embedding_fn must return a list of float vectors, one per text ({error})"
+        ) from None
+    if len(rows) != expected:
+        raise EmbeddingError(
+            f"embedding_fn returned {len(rows)} vectors for {expected} texts; it must return "
+            "one vector per input text, in order"
+        )
+    if rows and (not rows[0] or any(len(row) != len(rows[0]) for row in rows)):
+        raise EmbeddingError("embedding_fn returned empty vectors or vectors of different lengths")
+    return rows
+
+
+def normalize_documents(documents: Any) -> list[Document]:
+    """Accept a list of str (ids "0", "1", ...) or of {doc_id, content, metadata} dicts."""
+    if isinstance(documents, str | bytes) or not isinstance(documents, Sequence):
+        raise ConfigError(
+            "documents must be a list of str or of {'doc_id', 'content', 'metadata'} dicts"
+        )
+    docs: list[Document] = []
+    seen: set[str] = set()
+    for index, item in enumerate(documents):
+        if isinstance(item, str):
+            doc: Document = {"doc_id": str(index), "content": item, "metadata": {}}
+        elif isinstance(item, Mapping):
+            if "content" not in item or not isinstance(item["content"], str):
+                raise ConfigError(f"document {index} needs a str 'content' field")
+            metadata = item.get("metadata") or {}
+            if not isinstance(metadata, Mapping):
+                raise ConfigError(f"document {index}: 'metadata' must be a dict")
+            doc_id = str(item.get("doc_id", index))
+            doc = {"doc_id": doc_id, "content": item["content"], "metadata": dict(metadata)}
+        else:
+            raise ConfigError(
+                f"document {index} is a {type(item).__name__}; use str or a dict with "
+                "'doc_id', 'content' and optional 'metadata'"
+            )
+        if doc["doc_id"] in seen:
+            raise ConfigError(f"duplicate doc_id {doc['doc_id']!r}: doc_ids must be unique")
+        seen.add(doc["doc_id"])
+        docs.append(doc)
+    return docs
