@@ -57,7 +57,7 @@ class RLM:
         cache: FileCache | None = None,
         max_output_tokens: int = 4096,
         system_prompt: str | None = None,
-        repl_backend: str | Callable[..., REPL] = "python",
+        repl_backend: str | Callable[..., REPL] = "isolated",
         conversation_history: bool = True,
         compaction: bool = False,
         compaction_threshold_pct: float = 0.0,
