@@ -26,7 +26,7 @@ def main() -> None:
         ]
     )
     root.add_rule("You are a sub-LLM", "Flight 42 brought in $50M.")
-    rlm = RLM(adapter=root, repl_backend="python")
+    rlm = RLM(adapter=root)  # model code runs in the isolated worker (the default)
     answer, trace = rlm.run("Which launch had revenue?", Context.from_documents(DOCUMENTS))
     for step in trace.steps:
         detail = (step.code or step.response or "").splitlines()[0][:70]
