@@ -33,9 +33,9 @@ class Ratio:
 
     def line(self) -> str:
         if self.op is None or self.bound is None:
-            return f"RATIO {self.name} = {self.value:.3f} (informational)"
+            return f"RATIO {self.name} = {self.value:.4f} (informational)"
         verdict = "ok" if self.met else "MISSED"
-        return f"RATIO {self.name} = {self.value:.3f} (target {self.op} {self.bound:g}) {verdict}"
+        return f"RATIO {self.name} = {self.value:.4f} (target {self.op} {self.bound:g}) {verdict}"
 
 
 def parser(description: str) -> argparse.ArgumentParser:

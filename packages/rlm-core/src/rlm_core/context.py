@@ -33,7 +33,7 @@ class Context:
     kept beside the joined text, so the content is never stored twice.
     """
 
-    __slots__ = ("_lengths", "_starts", "separator", "text")
+    __slots__ = ("_lengths", "_metadata", "_starts", "separator", "text")
 
     def __init__(
         self,
@@ -51,6 +51,7 @@ class Context:
         self.separator = separator
         self._starts = array("q", starts)
         self._lengths = array("q", lengths if lengths is not None else [len(text)])
+        self._metadata: dict[str, Any] | None = None
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
@@ -207,15 +208,17 @@ class Context:
 
     def metadata(self) -> dict[str, Any]:
         """Sizes and shape of the context (never its content), for the first prompt."""
-        lengths = self._lengths
-        count = len(lengths)
-        return {
-            "total_chars": len(self.text),
-            "num_documents": count,
-            "min_document_chars": min(lengths) if count else 0,
-            "max_document_chars": max(lengths) if count else 0,
-            "mean_document_chars": (sum(lengths) // count) if count else 0,
-        }
+        if self._metadata is None:
+            lengths = self._lengths
+            count = len(lengths)
+            self._metadata = {
+                "total_chars": len(self.text),
+                "num_documents": count,
+                "min_document_chars": min(lengths) if count else 0,
+                "max_document_chars": max(lengths) if count else 0,
+                "mean_document_chars": (sum(lengths) // count) if count else 0,
+            }
+        return dict(self._metadata)
 
     def __repr__(self) -> str:
         return f"Context(chars={len(self.text)}, documents={len(self._starts)})"

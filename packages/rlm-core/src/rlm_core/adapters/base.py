@@ -7,6 +7,8 @@ import contextvars
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from rlm_core.errors import AdapterError
+
 Message = dict[str, str]
 
 
@@ -95,8 +97,6 @@ async def acomplete(
 
 def check_response(response: Any, adapter: object) -> ModelResponse:
     """Validate what an adapter returned so a bad custom adapter fails with a clear message."""
-    from rlm_core.errors import AdapterError
-
     if not isinstance(response, ModelResponse):
         raise AdapterError(
             f"{type(adapter).__name__}.complete returned {type(response).__name__}; "

@@ -27,6 +27,8 @@ _NO_ANSWER = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 
+_SPECS: dict[tuple[type, bool], list[HelperSpec]] = {}
+
 GROUPS = {
     "context": "Inspect the context",
     "subcalls": "Ask sub-models (each call costs tokens; batch independent prompts)",
@@ -89,7 +91,15 @@ class Toolkit:
     # -- namespace and docs ------------------------------------------------------------------
     @classmethod
     def specs(cls, *, with_retriever: bool) -> list[HelperSpec]:
-        """The helpers available, in definition order."""
+        """The helpers available, in definition order (computed once per class)."""
+        key = (cls, with_retriever)
+        cached = _SPECS.get(key)
+        if cached is None:
+            cached = _SPECS[key] = cls._collect_specs(with_retriever)
+        return list(cached)
+
+    @classmethod
+    def _collect_specs(cls, with_retriever: bool) -> list[HelperSpec]:
         found = []
         for name, member in vars(cls).items():
             marker = getattr(member, "__rlm_helper__", None)
