@@ -11,6 +11,7 @@ from email.utils import format_datetime
 from typing import Any
 
 import pytest
+
 from rlm_core.adapters.azure import AzureOpenAIAdapter
 from rlm_core.adapters.base import Message, ModelResponse, Usage
 from rlm_core.adapters.http import GenericChatAdapter, RetryPolicy, parse_retry_after
