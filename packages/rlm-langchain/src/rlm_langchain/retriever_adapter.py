@@ -97,7 +97,7 @@ class LangChainRetrieverAdapter:
             return list(self._docs.values())
 
     def search(
-        self, query: str, top_k: int = 10, filters: dict[str, Any] | None = None
+        self, query: str, top_k: int = 10, filters: Mapping[str, Any] | None = None
     ) -> list[dict[str, Any]]:
         """``[{doc_id, preview, score, metadata}]`` for the best ``top_k`` documents."""
         if not isinstance(query, str) or not query.strip():
@@ -126,13 +126,13 @@ class LangChainRetrieverAdapter:
         return results
 
     def vector_search(
-        self, query: str, top_k: int = 10, filters: dict[str, Any] | None = None
+        self, query: str, top_k: int = 10, filters: Mapping[str, Any] | None = None
     ) -> list[dict[str, Any]]:
         """Same as ``search``: the wrapped retriever decides how it searches."""
         return self.search(query, top_k=top_k, filters=filters)
 
     def hybrid_search(
-        self, query: str, top_k: int = 10, filters: dict[str, Any] | None = None
+        self, query: str, top_k: int = 10, filters: Mapping[str, Any] | None = None
     ) -> list[dict[str, Any]]:
         """Same as ``search``: the wrapped retriever decides how it searches."""
         return self.search(query, top_k=top_k, filters=filters)

@@ -85,7 +85,7 @@ class LlamaIndexRetrieverAdapter:
 
     # -- the retriever protocol ----------------------------------------------------------------
     def search(
-        self, query: str, top_k: int = 10, filters: dict[str, Any] | None = None
+        self, query: str, top_k: int = 10, filters: Mapping[str, Any] | None = None
     ) -> list[dict[str, Any]]:
         """Run the retriever; ``[{doc_id, preview, score, metadata}]`` best first."""
         if not isinstance(query, str) or not query.strip():
@@ -103,13 +103,13 @@ class LlamaIndexRetrieverAdapter:
         return [self._record(hit) for hit in found]
 
     def vector_search(
-        self, query: str, top_k: int = 10, filters: dict[str, Any] | None = None
+        self, query: str, top_k: int = 10, filters: Mapping[str, Any] | None = None
     ) -> list[dict[str, Any]]:
         """The wrapped retriever's search (semantic when the retriever is an embedding one)."""
         return self.search(query, top_k=top_k, filters=filters)
 
     def hybrid_search(
-        self, query: str, top_k: int = 10, filters: dict[str, Any] | None = None
+        self, query: str, top_k: int = 10, filters: Mapping[str, Any] | None = None
     ) -> list[dict[str, Any]]:
         """The wrapped retriever's search (hybrid when the retriever is a fusion one)."""
         return self.search(query, top_k=top_k, filters=filters)
