@@ -4,15 +4,21 @@ from rlm_core.adapters.azure import AzureOpenAIAdapter
 from rlm_core.adapters.base import ModelAdapter, ModelResponse, Usage, model_id_of
 from rlm_core.adapters.fake import FakeAdapter
 from rlm_core.adapters.http import GenericChatAdapter
+from rlm_core.adapters.llama_cpp import LlamaCppAdapter, LlamaServer
 from rlm_core.adapters.openai_compat import OpenAICompatAdapter
+from rlm_core.adapters.replay import ReplayAdapter, replay_adapters
 
 __all__ = [
     "AzureOpenAIAdapter",
     "FakeAdapter",
     "GenericChatAdapter",
+    "LlamaCppAdapter",
+    "LlamaServer",
     "ModelAdapter",
     "ModelResponse",
     "OpenAICompatAdapter",
+    "ReplayAdapter",
     "Usage",
     "model_id_of",
+    "replay_adapters",
 ]

@@ -1,0 +1,123 @@
+"""Bench results as a summary table (markdown), per-task CSV, and a PNG plot."""
+
+from __future__ import annotations
+
+import csv
+import importlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from rlm_core.bench.niah import TaskResult
+
+CSV_FIELDS = (
+    "task_id", "size_tokens", "method", "correct", "expected", "answer", "prompt_tokens",
+    "completion_tokens", "total_tokens", "seconds", "root_calls", "code_steps", "guards",
+    "rescued", "model_code_found", "context_kept", "error",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryRow:
+    """One method at one size, averaged over its tasks."""
+
+    size_tokens: int
+    method: str
+    tasks: int
+    accuracy: float
+    tokens_per_task: float
+    seconds_per_task: float
+    model_code_found: int  # RLM: tasks where the model's own code printed the needle
+    rescued: int  # RLM: tasks where the fallback code ran
+    errors: int
+
+
+def summarize(results: Sequence[TaskResult]) -> list[SummaryRow]:
+    """Rows ordered by size, then method."""
+    groups: dict[tuple[int, str], list[TaskResult]] = {}
+    for result in results:
+        groups.setdefault((result.size_tokens, result.method), []).append(result)
+    rows = []
+    for (size, method), items in sorted(groups.items()):
+        count = len(items)
+        rows.append(
+            SummaryRow(
+                size, method, count,
+                sum(r.correct for r in items) / count,
+                sum(r.total_tokens for r in items) / count,
+                sum(r.seconds for r in items) / count,
+                sum(r.model_code_found for r in items),
+                sum(r.rescued for r in items),
+                sum(r.error is not None for r in items),
+            )
+        )  # fmt: skip
+    return rows
+
+
+def human_size(tokens: int) -> str:
+    if tokens >= 1_000_000 and tokens % 1_000_000 == 0:
+        return f"{tokens // 1_000_000}M"
+    if tokens >= 1_000 and tokens % 1_000 == 0:
+        return f"{tokens // 1_000}k"
+    return str(tokens)
+
+
+def to_markdown(rows: Sequence[SummaryRow], *, title: str | None = None) -> str:
+    """The summary as a markdown table."""
+    lines = [f"### {title}", ""] if title else []
+    lines += [
+        "| size | method | tasks | accuracy | tokens/task | s/task | own code found "
+        "| rescued | errors |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        own = f"{row.model_code_found}/{row.tasks}" if row.method == "rlm" else "–"
+        rescued = f"{row.rescued}/{row.tasks}" if row.method == "rlm" else "–"
+        lines.append(
+            f"| {human_size(row.size_tokens)} | {row.method} | {row.tasks} | "
+            f"{row.accuracy:.0%} | {row.tokens_per_task:,.0f} | {row.seconds_per_task:.1f} | "
+            f"{own} | {rescued} | {row.errors} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_csv(results: Sequence[TaskResult], path: str | Path) -> Path:
+    """One row per (task, method)."""
+    target = Path(path)
+    with target.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS)
+        writer.writeheader()
+        for result in results:
+            row = result.to_row()
+            writer.writerow({name: row[name] for name in CSV_FIELDS})
+    return target
+
+
+def write_plot(rows: Sequence[SummaryRow], path: str | Path, *, title: str = "") -> Path | None:
+    """Accuracy and seconds per task against haystack size; ``None`` without matplotlib."""
+    try:
+        matplotlib = importlib.import_module("matplotlib")
+        matplotlib.use("Agg")
+        plt = importlib.import_module("matplotlib.pyplot")
+    except ImportError:
+        return None
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for method in sorted({row.method for row in rows}):
+        mine = [row for row in rows if row.method == method]
+        sizes = [row.size_tokens for row in mine]
+        left.plot(sizes, [row.accuracy * 100 for row in mine], marker="o", label=method)
+        right.plot(sizes, [row.seconds_per_task for row in mine], marker="o", label=method)
+    for axis, label in ((left, "accuracy (%)"), (right, "seconds per task")):
+        axis.set_xscale("log")
+        axis.set_xlabel("haystack size (tokens)")
+        axis.set_ylabel(label)
+        axis.grid(True, alpha=0.3)
+        axis.legend()
+    left.set_ylim(-5, 105)
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    target = Path(path)
+    figure.savefig(target, dpi=100)
+    plt.close(figure)
+    return target

@@ -1,0 +1,92 @@
+"""Turn ``--context`` arguments (files, folders, globs, ``-``) into a ``Context``."""
+
+from __future__ import annotations
+
+import glob
+import sys
+from pathlib import Path
+
+from rlm_core.context import Context
+
+SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", "node_modules", ".venv", ".mypy_cache"}
+BINARY_PROBE = 8192
+
+
+class UsageError(Exception):
+    """A bad command line: printed as ``rlm: error: ...`` with exit code 2."""
+
+
+def _is_text(path: Path) -> bool:
+    with path.open("rb") as handle:
+        return b"\0" not in handle.read(BINARY_PROBE)
+
+
+def _folder_files(folder: Path) -> list[Path]:
+    found = []
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder).parts
+        if any(part in SKIP_DIRS or part.startswith(".") for part in relative):
+            continue
+        if path.is_file() and _is_text(path):
+            found.append(path)
+    return found
+
+
+def expand_paths(specs: list[str]) -> list[Path]:
+    """Every text file named by ``specs``, in order, without duplicates."""
+    files: list[Path] = []
+    for spec in specs:
+        if any(char in spec for char in "*?["):
+            matches = sorted(Path(m) for m in glob.glob(spec, recursive=True))
+            matches = [m for m in matches if m.is_file()]
+            if not matches:
+                raise UsageError(f"--context {spec!r}: the pattern matches no files")
+            files.extend(m for m in matches if _is_text(m))
+            continue
+        path = Path(spec).expanduser()
+        if not path.exists():
+            raise UsageError(f"--context {spec!r}: no such file or folder")
+        if path.is_dir():
+            inside = _folder_files(path)
+            if not inside:
+                raise UsageError(f"--context {spec!r}: the folder holds no text files")
+            files.extend(inside)
+        elif not _is_text(path):
+            raise UsageError(f"--context {spec!r}: looks like a binary file; pass text files")
+        else:
+            files.append(path)
+    unique: dict[Path, None] = {}
+    for file in files:
+        unique.setdefault(file.resolve(), None)
+    return list(unique)
+
+
+def load_context(specs: list[str]) -> tuple[Context, list[str]]:
+    """The documents named by ``specs`` as one ``Context``, and their sources.
+
+    ``-`` reads standard input. With several files each document starts with a
+    ``=== path ===`` line so the model can tell them apart.
+    """
+    if not specs:
+        raise UsageError("give at least one --context PATH (a file, folder, glob or -)")
+    sources: list[str] = []
+    documents: list[str] = []
+    rest = [spec for spec in specs if spec != "-"]
+    if len(rest) < len(specs):
+        if sys.stdin.isatty():
+            raise UsageError("--context - reads standard input, but nothing is piped in")
+        documents.append(sys.stdin.read())
+        sources.append("-")
+    for path in expand_paths(rest):
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError as error:
+            raise UsageError(f"cannot read {str(path)!r}: {error.strerror}") from None
+        documents.append(text)
+        sources.append(str(path))
+    if not any(doc.strip() for doc in documents):
+        raise UsageError("the context is empty: the given files hold no text")
+    if len(documents) == 1:
+        return Context.from_text(documents[0]), sources
+    headed = [f"=== {src} ===\n{doc}" for src, doc in zip(sources, documents, strict=True)]
+    return Context.from_documents(headed), sources

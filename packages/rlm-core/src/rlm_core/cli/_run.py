@@ -1,0 +1,130 @@
+"""``rlm ask`` and ``rlm trace replay``: build an RLM from flags, run it, save the trace."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from rlm_core.adapters.base import ModelAdapter
+from rlm_core.bench.profiles import profile_options
+from rlm_core.cli._inputs import UsageError, load_context
+from rlm_core.cli._models import ModelChoice, build_adapter, choose
+from rlm_core.cli._progress import progress_listener
+from rlm_core.context import Context
+from rlm_core.errors import RLMError
+from rlm_core.policy import Policy
+from rlm_core.report_html import write_html
+from rlm_core.rlm import RLM
+from rlm_core.trace import Trace
+
+
+def _profile(name: str, root: ModelChoice) -> str:
+    if name == "auto":
+        return "small" if root.local else "default"
+    return name
+
+
+def _make_rlm(
+    root: ModelAdapter,
+    sub: ModelAdapter | None,
+    options: dict[str, Any],
+    question: str,
+    listener: Any,
+) -> RLM:
+    return RLM(
+        root,
+        subcall_adapter=sub,
+        policy=Policy(max_steps=options["max_steps"]),
+        repl_backend=options["backend"],
+        max_output_tokens=options.get("max_output_tokens", 1024),
+        event_listener=listener,
+        **profile_options(options["profile"], question),
+    )
+
+
+def _save(
+    trace: Trace, options: dict[str, Any], trace_out: str | None, html_out: str | None
+) -> None:
+    trace.metadata["cli"] = options
+    if trace_out:
+        Path(trace_out).write_text(trace.to_json(), encoding="utf-8")
+        print(f"trace written to {trace_out}", file=sys.stderr)
+    if html_out:
+        write_html(trace, html_out)
+        print(f"HTML report written to {html_out}", file=sys.stderr)
+
+
+def _run(rlm: RLM, question: str, context: Context) -> tuple[str | None, Trace | None, str | None]:
+    try:
+        answer, trace = rlm.run(question, context)
+        return answer, trace, None
+    except RLMError as error:
+        return None, error.trace, f"{type(error).__name__}: {error}"
+
+
+def ask(args: argparse.Namespace) -> int:
+    """Answer a question over files with an RLM; print the answer on stdout."""
+    context, sources = load_context(args.context)
+    root_choice = choose(args.model, args.base_url)
+    sub_choice = (
+        choose(args.sub_model, args.base_url or root_choice.base_url) if args.sub_model else None
+    )
+    options: dict[str, Any] = {
+        "context": sources,
+        "profile": _profile(args.profile, root_choice),
+        "max_steps": args.max_steps,
+        "backend": args.backend,
+        "max_output_tokens": args.max_output_tokens,
+        "model": root_choice.model or "local",
+        "sub_model": args.sub_model,
+    }
+    root = build_adapter(root_choice, n_ctx=args.n_ctx)
+    sub = build_adapter(sub_choice, n_ctx=args.n_ctx) if sub_choice is not None else None
+    rlm = _make_rlm(root, sub, options, args.question, progress_listener(args.quiet))
+    answer, trace, error = _run(rlm, args.question, context)
+    if trace is not None:
+        _save(trace, options, args.trace_out, args.html_out)
+    if error is not None:
+        print(f"rlm: run failed: {error}", file=sys.stderr)
+        return 1
+    print(answer)
+    return 0
+
+
+def replay(args: argparse.Namespace) -> int:
+    """Re-run a recorded trace offline from its recorded model replies."""
+    from rlm_core.adapters.replay import replay_adapters
+    from rlm_core.cli._trace import load_trace
+
+    trace = load_trace(args.file)
+    options = dict(trace.metadata.get("cli") or {})
+    if not trace.query:
+        raise UsageError(f"{args.file}: the trace has no query to replay")
+    specs = args.context or options.get("context")
+    if not specs:
+        raise UsageError(
+            f"{args.file} does not say which files it ran on: pass --context PATH... "
+            "(traces written by `rlm ask --trace-out` record it)"
+        )
+    context, _ = load_context(list(specs))
+    options.setdefault("profile", "default")
+    options.setdefault("max_steps", max(len(trace.of_kind("root_call")), 1))
+    options["backend"] = args.backend or options.get("backend", "python")
+    root, sub = replay_adapters(trace)
+    rlm = _make_rlm(root, sub, options, trace.query, progress_listener(args.quiet))
+    answer, new_trace, error = _run(rlm, trace.query, context)
+    if error is not None:
+        print(f"rlm: replay failed: {error}", file=sys.stderr)
+        return 1
+    print(answer)
+    if answer != trace.answer:
+        print(
+            f"rlm: replay diverged: recorded answer was {trace.answer!r}, replay gave {answer!r}",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"replay matches the recorded answer ({len(new_trace.steps) if new_trace else 0} steps)",
+          file=sys.stderr)  # fmt: skip
+    return 0
