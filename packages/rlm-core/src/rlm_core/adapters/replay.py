@@ -12,10 +12,13 @@ from __future__ import annotations
 import threading
 from collections import defaultdict, deque
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from rlm_core.adapters.base import Message, ModelResponse, Usage
 from rlm_core.errors import AdapterError
-from rlm_core.trace import Trace, TraceStep
+
+if TYPE_CHECKING:  # trace imports adapters.base: keep this module import-cycle free
+    from rlm_core.trace import Trace, TraceStep
 
 ROOT_KINDS = ("root_call",)
 SUB_KINDS = ("subcall", "sub_root_call", "sub_subcall")
