@@ -92,7 +92,7 @@ def test_python_backend_warns_once_per_process() -> None:
 def test_max_history_tokens_is_deprecated_but_trims() -> None:
     with pytest.warns(DeprecationWarning, match="compaction"):
         rlm = RLM(
-            adapter=FakeAdapter([code("print('x' * 400)")] * 6 + ["FINAL: ok"]),
+            adapter=FakeAdapter([code(f"print('{i}' * 400)") for i in range(6)] + ["FINAL: ok"]),
             repl_backend="python",
             max_history_tokens=900,
         )

@@ -166,7 +166,8 @@ def test_empty_reply_gets_specific_feedback() -> None:
 
 def test_max_steps_finalizes_gracefully_by_default() -> None:
     rlm, adapter = make_rlm(
-        [code("x = 1")] * 3 + ["FINAL: gathered so far"], policy=Policy(max_steps=3)
+        [code(f"x = {i}") for i in range(3)] + ["FINAL: gathered so far"],
+        policy=Policy(max_steps=3),
     )
     answer, trace = rlm.run("q", CTX)
     assert answer == "gathered so far"
@@ -175,7 +176,9 @@ def test_max_steps_finalizes_gracefully_by_default() -> None:
 
 
 def test_max_steps_raises_when_asked_and_keeps_the_trace() -> None:
-    rlm, _ = make_rlm([code("x = 1")] * 5, policy=Policy(max_steps=2, on_limit="raise"))
+    rlm, _ = make_rlm(
+        [code(f"x = {i}") for i in range(5)], policy=Policy(max_steps=2, on_limit="raise")
+    )
     with pytest.raises(MaxStepsExceeded) as info:
         rlm.run("q", CTX)
     assert info.value.trace is not None
@@ -265,3 +268,40 @@ def test_adapter_returning_wrong_type_is_explained() -> None:
         rlm = RLM(adapter=Wrong(), repl_backend="python")  # type: ignore[arg-type]
     with pytest.raises(AdapterError, match=r"must return rlm_core\.adapters\.ModelResponse"):
         rlm.run("q", CTX)
+
+
+def test_identical_code_is_not_run_twice() -> None:
+    rlm, adapter = make_rlm([code("print(grep('secret'))")] * 2 + ["FINAL: 7141"])
+    answer, trace = rlm.run("q", CTX)
+    assert answer == "7141"
+    assert len(trace.of_kind("repl_exec")) == 1
+    assert "already ran" in adapter.calls[2][-1]["content"]
+
+
+def test_not_found_does_not_auto_finalize() -> None:
+    rlm, _ = make_rlm(
+        [code("answer = 'NOT FOUND'"), code("answer = 'the code is 7141'"), "unused"],
+        auto_finalize_var="answer",
+    )
+    assert rlm.run("q", CTX)[0] == "the code is 7141"
+
+
+def test_code_given_as_the_final_answer_is_run_for_its_result() -> None:
+    rlm, _ = make_rlm(
+        [code("a = 1"), code("answer = 'computed at the end'")], policy=Policy(max_steps=1)
+    )
+    answer, trace = rlm.run("q", CTX)
+    assert answer == "computed at the end"
+    assert trace.of_kind("repl_exec")[-1].metadata["purpose"] == "finalize"
+
+
+def test_the_question_is_available_to_fallback_code() -> None:
+    rlm, adapter = make_rlm(
+        ["no idea"],
+        invalid_response_limit=1,
+        fallback_code="answer = ask(QUERY, peek(200))",
+    )
+    adapter.add_rule("Question: What is the secret code?", "7141")
+    assert rlm.run("What is the secret code?", CTX)[0] == "7141"
+    sub_prompt = adapter.calls[-1][-1]["content"]
+    assert sub_prompt.index("Text:") < sub_prompt.index("Question:")

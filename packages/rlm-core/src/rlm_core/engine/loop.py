@@ -16,7 +16,7 @@ from rlm_core.engine import prompts
 from rlm_core.engine.history import History
 from rlm_core.engine.parsing import ParsedReply, parse_reply
 from rlm_core.engine.settings import RunState
-from rlm_core.engine.toolkit import Toolkit
+from rlm_core.engine.toolkit import Toolkit, is_no_answer
 from rlm_core.errors import AdapterError, PolicyError, RLMError
 from rlm_core.repl.base import REPL, ExecResult
 from rlm_core.trace import TraceStep
@@ -143,6 +143,8 @@ class RootLoop:
             compaction=settings.compaction,
         )
         subcalls_before = state.budget.subcalls
+        self.repl.set("QUERY", query)
+        last_code: str | None = None
         step = 0
         while True:
             step += 1
@@ -157,7 +159,9 @@ class RootLoop:
                 return (yield from self._finalize_on_limit(history, error))
 
             parsed = parse_reply(reply)
-            if parsed.code is not None:
+            repeated = parsed.code is not None and parsed.code == last_code
+            if parsed.code is not None and not (repeated and not parsed.has_final):
+                last_code = parsed.code
                 result = yield from self._exec(parsed.code)
                 if state.budget.exhausted is not None:
                     history.add_turn(reply, prompts.output_message(result.stdout, result.error))
@@ -175,7 +179,11 @@ class RootLoop:
                 history.add_turn(reply, f"{message}\n\n{feedback}" if feedback else message)
                 continue
 
-            if parsed.has_final:
+            if repeated:
+                self.invalid_replies += 1
+                feedback = prompts.REPEATED_CODE
+                state.emit("guard", depth=self.depth, reason="the same code again")
+            elif parsed.has_final:
                 answer, feedback = self._accept_final(parsed, subcalls_before)
                 if answer is not None:
                     return answer
@@ -217,10 +225,20 @@ class RootLoop:
 
     def _auto_final(self) -> str | None:
         name = self.settings.auto_finalize_var
-        if name is None:
-            return None
+        return None if name is None else self._usable_answer(name)
+
+    def _usable_answer(self, name: str) -> str | None:
+        """The variable as an answer, unless it is unset, None or a 'not found' reply."""
         value = self._variable(name)
-        return None if value is _UNSET or value is None else _as_answer(value)
+        if value is _UNSET or value is None or (isinstance(value, str) and is_no_answer(value)):
+            return None
+        return _as_answer(value)
+
+    def _answer_from_variables(self) -> str | None:
+        for name in (self.settings.auto_finalize_var, "answer"):
+            if name is not None and (answer := self._usable_answer(name)) is not None:
+                return answer
+        return None
 
     def _give_up(self, history: History, reply: str, feedback: str) -> LoopGen:
         """Too many replies without usable code: run ``fallback_code``, else finalize."""
@@ -228,11 +246,9 @@ class RootLoop:
         fallback = self.settings.guards.fallback_code
         if fallback:
             result = yield from self._exec(fallback, purpose="fallback")
-            for name in (self.settings.auto_finalize_var, "answer"):
-                if name is not None:
-                    value = self._variable(name)
-                    if value is not _UNSET and value is not None:
-                        return _as_answer(value)
+            answer = self._answer_from_variables()
+            if answer is not None:
+                return answer
             history.add_turn(reply, prompts.output_message(result.stdout, result.error))
         else:
             history.add_turn(reply, feedback)
@@ -263,10 +279,14 @@ class RootLoop:
                 return _as_answer(value)
         if parsed.final_text:
             return parsed.final_text
-        auto = self._auto_final()
-        if auto is not None:
-            return auto
-        return reply.strip()
+        if parsed.code is not None:
+            # The model answered with code: run it once and take the answer it computes.
+            result = yield from self._exec(parsed.code, purpose="finalize")
+            answer = self._answer_from_variables()
+            if answer is not None:
+                return answer
+            return result.stdout.strip() if result.ok else ""
+        return self._answer_from_variables() or reply.strip()
 
     def _compact(self, history: History) -> Generator[Effect, Any, None]:
         assert self.settings.compaction is not None

@@ -81,6 +81,10 @@ NEED_SUBCALL = (
     "Do not answer yet: use a sub-model (llm_query, ask, ask_chunks or llm_batch) on the "
     "relevant text first."
 )
+REPEATED_CODE = (
+    "That exact code already ran; its output is above. Use it: answer with FINAL: <answer>, "
+    "or write different code."
+)
 CODE_FAILED_FINAL = "Your code raised an error, so the FINAL line was ignored. Fix the code first."
 
 

@@ -147,7 +147,8 @@ class SubcallRunner:
         limit = max_tokens if max_tokens is not None else settings.subcall_max_output_tokens
         if not isinstance(limit, int) or limit < 1:
             raise ValueError(f"max_tokens must be a positive int, got {max_tokens!r}")
-        prompt = text if instruction is None else f"{instruction}\n\nText:\n{text}"
+        # Text first, question last: small models answer far better in that order.
+        prompt = text if instruction is None else f"Text:\n{text}\n\nQuestion: {instruction}"
         messages = [
             {"role": "system", "content": SUB_SYSTEM_PROMPT},
             {"role": "user", "content": prompt},

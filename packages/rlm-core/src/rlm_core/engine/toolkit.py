@@ -353,7 +353,7 @@ def describe_variables(variables: Mapping[str, Any]) -> str:
     """One line per user variable: name, type and size."""
     rows = []
     for name, value in variables.items():
-        if name.startswith("_") or callable(value) or name in {"P", "ctx", "history"}:
+        if name.startswith("_") or callable(value) or name in {"P", "ctx", "history", "QUERY"}:
             continue
         size = f" len={len(value)}" if hasattr(value, "__len__") else ""
         rows.append(f"{name}: {type(value).__name__}{size}")
