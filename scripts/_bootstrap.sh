@@ -6,5 +6,5 @@ if ! command -v uv >/dev/null 2>&1; then
   echo "==> installing uv from PyPI" >&2
   python3 -m pip install --quiet --user uv 2>/dev/null || python3 -m pip install --quiet uv
 fi
-echo "==> installing the workspace (all packages, all extras)" >&2
+echo "==> installing the workspace (all packages, all extras; the first run compiles llama-cpp-python)" >&2
 uv sync --all-packages --all-extras --quiet
