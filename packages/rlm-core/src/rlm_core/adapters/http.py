@@ -11,24 +11,38 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import email.utils
 import json
 import logging
 import math
-import random
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, ClassVar, Self, TypedDict
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 
+from rlm_core.adapters._openai_format import (
+    build_openai_payload,
+    error_message,
+    parse_openai_response,
+)
+from rlm_core.adapters._retry import RETRY_STATUSES, RetryPolicy, parse_retry_after
 from rlm_core.adapters.base import Message, ModelResponse, Usage
 from rlm_core.errors import AdapterError, ConfigError
+
+__all__ = [
+    "RETRY_STATUSES",
+    "ChatOptions",
+    "GenericChatAdapter",
+    "PayloadBuilder",
+    "ResponseParser",
+    "RetryPolicy",
+    "build_openai_payload",
+    "parse_openai_response",
+    "parse_retry_after",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -37,8 +51,6 @@ PayloadBuilder = Callable[[list[Message], str, int, float], dict[str, Any]]
 
 ResponseParser = Callable[[Any], ModelResponse | str]
 """``(decoded JSON reply) -> ModelResponse`` or the reply text alone."""
-
-RETRY_STATUSES: frozenset[int] = frozenset({429, 500, 502, 503, 504})
 
 _RETRYABLE_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 _SECRET_HEADER_WORDS = ("authorization", "api-key", "apikey", "token", "secret", "cookie")
@@ -61,127 +73,6 @@ class ChatOptions(TypedDict, total=False):
 
 
 # --------------------------------------------------------------------------- OpenAI wire format
-
-
-def build_openai_payload(
-    messages: list[Message], model: str, max_tokens: int, temperature: float
-) -> dict[str, Any]:
-    """The default request body: the OpenAI chat-completions format."""
-    return {
-        "model": model,
-        "messages": messages,
-        "max_tokens": max_tokens,
-        "temperature": temperature,
-    }
-
-
-def parse_openai_response(data: Any) -> ModelResponse:
-    """Read ``choices[0].message.content`` and ``usage`` from an OpenAI-style reply."""
-    if not isinstance(data, dict):
-        raise AdapterError(
-            f"expected a JSON object with a 'choices' list, got a JSON {type(data).__name__}"
-        )
-    choices = data.get("choices")
-    if not isinstance(choices, list) or not choices:
-        raise AdapterError("expected a non-empty 'choices' list in the reply" + _error_hint(data))
-    message = choices[0].get("message") if isinstance(choices[0], dict) else None
-    if not isinstance(message, dict):
-        raise AdapterError("expected 'choices[0].message' to be a JSON object")
-    content = message.get("content")
-    if content is not None and not isinstance(content, str):
-        raise AdapterError(
-            "expected 'choices[0].message.content' to be a string or null, "
-            f"got a JSON {type(content).__name__}"
-        )
-    model = data.get("model")
-    return ModelResponse(
-        text=content or "",
-        usage=_parse_usage(data.get("usage")),
-        model=model if isinstance(model, str) and model else None,
-    )
-
-
-def _parse_usage(usage: Any) -> Usage:
-    if not isinstance(usage, dict):
-        return Usage()
-    return Usage(
-        prompt_tokens=_token_count(usage.get("prompt_tokens")),
-        completion_tokens=_token_count(usage.get("completion_tokens")),
-    )
-
-
-def _token_count(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return 0
-    return max(0, int(value))
-
-
-def _error_hint(data: dict[str, Any]) -> str:
-    """`` (server said: ...)`` when a reply carries an OpenAI-style ``error`` object."""
-    message = _error_message(data)
-    return f" (server said: {message})" if message else ""
-
-
-def _error_message(data: Any) -> str | None:
-    error = data.get("error") if isinstance(data, dict) else None
-    if isinstance(error, dict) and isinstance(error.get("message"), str):
-        return str(error["message"])
-    return error if isinstance(error, str) else None
-
-
-# --------------------------------------------------------------------------- retry policy
-
-
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date)."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        return _seconds_until(text, now)
-    return None if math.isnan(seconds) else max(0.0, seconds)
-
-
-def _seconds_until(http_date: str, now: datetime | None) -> float | None:
-    try:
-        when = email.utils.parsedate_to_datetime(http_date)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Decides whether a failed attempt is retried, and how long to wait before it.
-
-    Attempts are numbered from 0; ``max_retries=3`` allows four attempts in all.
-    The wait is ``backoff_base * 2**attempt`` plus up to 10 % jitter, or the
-    server's ``Retry-After`` when given, and never more than ``backoff_max``.
-    """
-
-    max_retries: int = 3
-    backoff_base: float = 0.5
-    backoff_max: float = 20.0
-    retry_statuses: frozenset[int] = RETRY_STATUSES
-
-    def allows_retry(self, attempt: int) -> bool:
-        """Whether another attempt may follow failed attempt number ``attempt``."""
-        return attempt < self.max_retries
-
-    def retries_status(self, status: int) -> bool:
-        return status in self.retry_statuses
-
-    def delay(self, attempt: int, retry_after: str | None = None) -> float:
-        """Seconds to wait after failed attempt number ``attempt``."""
-        hinted = parse_retry_after(retry_after)
-        if hinted is not None:
-            return min(self.backoff_max, hinted)
-        base = self.backoff_base * 2.0 ** min(attempt, 32)
-        return min(self.backoff_max, base + random.uniform(0.0, base * 0.1))
 
 
 # --------------------------------------------------------------------------- the adapter
@@ -528,7 +419,7 @@ class GenericChatAdapter:
 def _body_text(response: httpx.Response) -> str:
     """The error message of an OpenAI-style error body, else the raw body."""
     try:
-        message = _error_message(response.json())
+        message = error_message(response.json())
     except ValueError:
         message = None
     return message or response.text
