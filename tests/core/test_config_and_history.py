@@ -10,7 +10,8 @@ import pytest
 
 from rlm_core import RLM, ConfigError, Context, ContextError, FileCache, Policy
 from rlm_core.adapters import FakeAdapter
-from rlm_core.engine.toolkit import Toolkit, describe_helpers
+from rlm_core.engine.prompts import describe_helpers
+from rlm_core.engine.toolkit import Toolkit
 
 from tests.core.helpers import code, make_rlm
 

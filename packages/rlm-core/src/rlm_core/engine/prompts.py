@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from rlm_core.engine.toolkit import describe_helpers
+from rlm_core.engine.toolkit import Toolkit
 
 BASE_SYSTEM_PROMPT = """\
 You answer questions about a long text that is too big to read at once. It is stored in a \
@@ -32,6 +32,27 @@ hits = grep("launch date")
 print(len(hits)); print(hits[:3])
 ```
 (output shows the date) then: FINAL: March 3, 2021"""
+
+# Helper groups in the order the prompt lists them, with their headings.
+GROUPS = {
+    "context": "Inspect the context",
+    "subcalls": "Ask sub-models (each call costs tokens; batch independent prompts)",
+    "retrieval": "Search the document index",
+}
+
+
+def describe_helpers(*, with_retriever: bool) -> str:
+    """The helper list for the system prompt, grouped, one line per helper."""
+    lines: list[str] = []
+    specs = Toolkit.specs(with_retriever=with_retriever)
+    for group, title in GROUPS.items():
+        members = [spec for spec in specs if spec.group == group]
+        if not members:
+            continue
+        lines.append(f"{title}:")
+        lines.extend(f"- {spec.name}{spec.signature}: {spec.summary}" for spec in members)
+    return "\n".join(lines)
+
 
 RETRIEVAL_NOTE = (
     "A document index is also available: search it with es_search / es_hybrid_search and read "

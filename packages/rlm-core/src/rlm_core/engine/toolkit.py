@@ -29,12 +29,6 @@ _NO_ANSWER = re.compile(
 
 _SPECS: dict[tuple[type, bool], list[HelperSpec]] = {}
 
-GROUPS = {
-    "context": "Inspect the context",
-    "subcalls": "Ask sub-models (each call costs tokens; batch independent prompts)",
-    "retrieval": "Search the document index",
-}
-
 
 @dataclass(frozen=True, slots=True)
 class HelperSpec:
@@ -334,19 +328,6 @@ class Toolkit:
             parent_id=self.parent_step_id,
             depth=self.depth,
         )
-
-
-def describe_helpers(*, with_retriever: bool) -> str:
-    """The helper list for the system prompt, grouped, one line per helper."""
-    lines: list[str] = []
-    specs = Toolkit.specs(with_retriever=with_retriever)
-    for group, title in GROUPS.items():
-        members = [spec for spec in specs if spec.group == group]
-        if not members:
-            continue
-        lines.append(f"{title}:")
-        lines.extend(f"- {spec.name}{spec.signature}: {spec.summary}" for spec in members)
-    return "\n".join(lines)
 
 
 def describe_variables(variables: Mapping[str, Any]) -> str:
