@@ -1,7 +1,7 @@
 """Everything model code can call in the REPL, defined once.
 
 The same definitions build the REPL namespace (``Toolkit.namespace``) and the
-helper list in the system prompt (``describe_helpers``), so the two never drift.
+helper list in the system prompt (``prompts.describe_helpers``), so the two never drift.
 """
 
 from __future__ import annotations
