@@ -226,3 +226,27 @@ def test_adapters_see_the_current_step_in_sync_and_async_runs() -> None:
     async_adapter = StepAware(list(script))
     asyncio.run(_rlm(async_adapter).arun("q", CTX))
     assert [kind for kind, _ in async_adapter.seen].count("subcall") == 2
+
+
+async def test_async_batch_prepared_ahead_keeps_order_budget_and_event_pairs() -> None:
+    from rlm_core import Policy
+
+    events: list[Event] = []
+    adapter = AsyncAdapter([code("r = llm_batch([f'p{i}' for i in range(40)])"), "FINAL_VAR: r"])
+    rlm = _rlm(
+        adapter,
+        max_concurrent_subcalls=4,
+        policy=Policy(max_subcalls=30),
+        event_listener=events.append,
+    )
+    answer, trace = await rlm.arun("q", CTX)
+    replies = eval(answer)  # the REPL value of r, a list of str
+    assert replies[:30] == [f"sub:p{i}" for i in range(30)]
+    assert all(reply.startswith("[error: MaxSubcallsExceeded") for reply in replies[30:])
+    assert adapter.peak <= 4
+    subcalls = trace.of_kind("subcall")
+    assert len(subcalls) == 30
+    order = [(e.type, e.step_id) for e in events if e.kind == "subcall"]
+    for step in subcalls:
+        assert order.index(("step_start", step.step_id)) < order.index(("step_end", step.step_id))
+        assert step.started_at > 0 and step.elapsed_s >= 0

@@ -80,18 +80,28 @@ class RunState:
         self.budget = Budget(settings.policy)
         self._ids = itertools.count(1)
 
-    def new_step(self, kind: str, *, depth: int, parent_id: int | None, **values: Any) -> TraceStep:
-        """A started step with a fresh id; announce it with ``step_start``."""
+    def new_step(
+        self,
+        kind: str,
+        *,
+        depth: int,
+        parent_id: int | None,
+        announce: bool = True,
+        **values: Any,
+    ) -> TraceStep:
+        """A step with a fresh id, started now unless ``announce`` is False (then the
+        caller starts it with ``start_step`` when the work really begins)."""
         step = TraceStep(
-            step_id=next(self._ids),
-            kind=kind,
-            depth=depth,
-            parent_id=parent_id,
-            started_at=time.time(),
-            **values,
+            step_id=next(self._ids), kind=kind, depth=depth, parent_id=parent_id, **values
         )
-        self.emit("step_start", depth=depth, step=step)
+        if announce:
+            self.start_step(step)
         return step
+
+    def start_step(self, step: TraceStep) -> None:
+        """Stamp the start time and announce ``step_start``."""
+        step.started_at = time.time()
+        self.emit("step_start", depth=step.depth, step=step)
 
     def end_step(self, step: TraceStep) -> None:
         """Stamp the elapsed time and announce ``step_end`` (the trace records it)."""

@@ -8,7 +8,6 @@ event loop), so both behave the same.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +23,7 @@ from rlm_core.adapters.base import (
 from rlm_core.engine.settings import RunState
 from rlm_core.engine.tokens import context_window_of, estimate_tokens
 from rlm_core.errors import PolicyError, SubcallTooLargeError
-from rlm_core.events import in_step
+from rlm_core.events import current_step, in_step
 from rlm_core.trace import TraceStep
 
 SUB_SYSTEM_PROMPT = (
@@ -164,7 +163,12 @@ class SubcallRunner:
         state.budget.take_subcalls(1)
         kind = "recursive_subcall" if recursive else ("subcall" if depth == 0 else "sub_subcall")
         step = state.new_step(
-            kind, depth=sub_depth, parent_id=parent_id, prompt=prompt, model=model_id_of(adapter)
+            kind,
+            depth=sub_depth,
+            parent_id=parent_id,
+            announce=False,
+            prompt=prompt,
+            model=model_id_of(adapter),
         )
         cache = settings.cache
         key = None
@@ -192,9 +196,10 @@ class SubcallRunner:
                 cache.set(call.cache_key, text)
         self.state.end_step(step)
         if response is not None:
-            # A token limit is remembered in budget.exhausted; the answer itself is kept.
-            with contextlib.suppress(PolicyError):
+            try:  # noqa: SIM105  (contextlib.suppress costs a generator per call here)
                 self.state.budget.add_usage(response.usage, subcall=True)
+            except PolicyError:
+                pass  # remembered in budget.exhausted; the answer itself is kept
         return text
 
     def _fail(self, call: _Call, error: BaseException) -> None:
@@ -203,6 +208,7 @@ class SubcallRunner:
 
     # -- sync path --------------------------------------------------------------------------
     def _run_call(self, call: _Call) -> str:
+        self.state.start_step(call.step)
         hit = self._cached(call)
         if hit is not None:
             return hit
@@ -230,11 +236,15 @@ class SubcallRunner:
 
     # -- async path -------------------------------------------------------------------------
     async def _arun_call(self, call: _Call) -> str:
+        self.state.start_step(call.step)
         hit = self._cached(call)
         if hit is not None:
             return hit
-        with in_step(call.step):
+        token = current_step.set(call.step)  # in_step(), minus a generator on a hot path
+        try:
             return await self._arun_uncached(call)
+        finally:
+            current_step.reset(token)
 
     async def _arun_uncached(self, call: _Call) -> str:
         try:
@@ -268,21 +278,48 @@ class SubcallRunner:
         parent_id: int | None,
         depth: int,
     ) -> list[str]:
-        """Each worker prepares its next item when it takes it (in input order), so the
-        preparation overlaps the calls in flight instead of delaying the first one."""
-        results = [""] * len(texts)
-        pending = enumerate(texts)
+        """Run a batch with at most ``max_concurrent_subcalls`` calls in flight.
+
+        Workers take items in input order. While the first calls are in flight, the
+        remaining items are prepared ahead (validated, budgeted, given a step), so a
+        worker whose call just finished can start its next one at once: the loop's
+        time between waves goes to starting calls, not to preparing them.
+        """
+        count = len(texts)
+        results = [""] * count
+        prepared: list[_Call | str | None] = [None] * count
+        taken = 0
+
+        def prepare(index: int) -> _Call | str:
+            try:
+                return self._prepare(texts[index], instruction, model, max_tokens, parent_id, depth)
+            except Exception as error:
+                return error_marker(error)
 
         async def worker() -> None:
-            for index, text in pending:
+            nonlocal taken
+            while taken < count:
+                index = taken
+                taken += 1
+                call = prepared[index] or prepare(index)
+                if isinstance(call, str):
+                    results[index] = call
+                    continue
                 try:
-                    call = self._prepare(text, instruction, model, max_tokens, parent_id, depth)
                     results[index] = await self._arun_call(call)
                 except Exception as error:
                     results[index] = error_marker(error)
 
-        workers = min(self.settings.max_concurrent_subcalls, len(texts))
-        await asyncio.gather(*(worker() for _ in range(workers)))
+        async def prepare_ahead() -> None:
+            await asyncio.sleep(0)  # let the first calls start
+            for index in range(count):
+                if index >= taken and prepared[index] is None:
+                    prepared[index] = prepare(index)
+                if index % 32 == 31:
+                    await asyncio.sleep(0)
+
+        workers = min(self.settings.max_concurrent_subcalls, count)
+        await asyncio.gather(prepare_ahead(), *(worker() for _ in range(workers)))
         return results
 
     # -- helpers ----------------------------------------------------------------------------
