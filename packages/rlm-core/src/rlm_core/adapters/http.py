@@ -13,16 +13,16 @@ import asyncio
 import dataclasses
 import json
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, ClassVar, Self, TypedDict
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
 
+from rlm_core.adapters import _http_checks
 from rlm_core.adapters._openai_format import (
     build_openai_payload,
     error_message,
@@ -54,9 +54,7 @@ ResponseParser = Callable[[Any], ModelResponse | str]
 
 _RETRYABLE_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 _SECRET_HEADER_WORDS = ("authorization", "api-key", "apikey", "token", "secret", "cookie")
-_SECRET_QUERY_WORDS = ("key", "token", "secret", "sig", "password", "auth")
 _EXCERPT_CHARS = 200
-_REDACTED = "***"
 
 
 class ChatOptions(TypedDict, total=False):
@@ -70,9 +68,6 @@ class ChatOptions(TypedDict, total=False):
     backoff_base: float
     backoff_max: float
     extra_body: Mapping[str, Any] | None
-
-
-# --------------------------------------------------------------------------- OpenAI wire format
 
 
 # --------------------------------------------------------------------------- the adapter
@@ -106,17 +101,17 @@ class GenericChatAdapter:
         backoff_max: float = 20.0,
         extra_body: Mapping[str, Any] | None = None,
     ) -> None:
-        _check_url(base_url)
+        _http_checks.check_url(base_url)
         if not isinstance(path, str):
             raise ConfigError(f"path must be a string such as '/chat/completions', got {path!r}")
-        _check_text("model", model)
-        _check_number("timeout", timeout, positive=True)
-        _check_retries(max_retries)
-        _check_number("backoff_base", backoff_base)
-        _check_number("backoff_max", backoff_max)
-        _check_callable("payload_builder", payload_builder)
-        _check_callable("response_parser", response_parser)
-        _check_headers(headers)
+        _http_checks.check_text("model", model)
+        _http_checks.check_number("timeout", timeout, positive=True)
+        _http_checks.check_retries(max_retries)
+        _http_checks.check_number("backoff_base", backoff_base)
+        _http_checks.check_number("backoff_max", backoff_max)
+        _http_checks.check_callable("payload_builder", payload_builder)
+        _http_checks.check_callable("response_parser", response_parser)
+        _http_checks.check_headers(headers)
         self.base_url = base_url.strip().rstrip("/")
         self.path = path
         self.model = model
@@ -126,7 +121,7 @@ class GenericChatAdapter:
         self.response_parser: ResponseParser = response_parser or parse_openai_response
         self.extra_body: dict[str, Any] = dict(extra_body or {})
         self._api_key = api_key or None
-        self._url = _join_url(self.base_url, path)
+        self._url = _http_checks.join_url(self.base_url, path)
         self._headers = self._build_headers(headers or {})
         self._secrets = self._collect_secrets()
         self._client: httpx.Client | None = None
@@ -136,14 +131,14 @@ class GenericChatAdapter:
     @property
     def url(self) -> str:
         """The request URL, with credentials and secret query values masked."""
-        return _redact_url(self._url)
+        return _http_checks.redact_url(self._url)
 
     @property
     def max_retries(self) -> int:
         return self.retry_policy.max_retries
 
     def __repr__(self) -> str:
-        key = f"'{_REDACTED}'" if self._api_key else "None"
+        key = f"'{_http_checks.REDACTED}'" if self._api_key else "None"
         return f"{type(self).__name__}(url={self.url!r}, model={self.model!r}, api_key={key})"
 
     # ------------------------------------------------------------------ calls
@@ -404,7 +399,7 @@ class GenericChatAdapter:
 
     def _redact(self, text: str) -> str:
         for secret in self._secrets:
-            text = text.replace(secret, _REDACTED)
+            text = text.replace(secret, _http_checks.REDACTED)
         return text
 
     def _excerpt(self, text: str) -> str:
@@ -423,67 +418,3 @@ def _body_text(response: httpx.Response) -> str:
     except ValueError:
         message = None
     return message or response.text
-
-
-def _join_url(base_url: str, path: str) -> str:
-    if not path:
-        return base_url
-    return f"{base_url}/{path.lstrip('/')}"
-
-
-def _redact_url(url: str) -> str:
-    """``url`` without user info, and with secret-looking query values masked."""
-    parts = urlsplit(url)
-    host = parts.netloc.rpartition("@")[2]
-    query = [
-        (name, _REDACTED if any(word in name.lower() for word in _SECRET_QUERY_WORDS) else value)
-        for name, value in parse_qsl(parts.query, keep_blank_values=True)
-    ]
-    return urlunsplit((parts.scheme, host, parts.path, urlencode(query, safe="*"), ""))
-
-
-def _check_url(base_url: object) -> None:
-    if not isinstance(base_url, str) or not base_url.strip():
-        raise ConfigError(
-            "base_url is empty; pass the server address, e.g. 'https://api.openai.com/v1'"
-        )
-    if urlsplit(base_url.strip()).scheme not in ("http", "https"):
-        raise ConfigError(
-            f"base_url must start with http:// or https://, got {_redact_url(base_url)!r}"
-        )
-
-
-def _check_text(name: str, value: object) -> None:
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"{name} must be a non-empty string, got {value!r}")
-
-
-def _check_number(name: str, value: object, *, positive: bool = False) -> None:
-    valid = (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and (value > 0 if positive else value >= 0)
-    )
-    if not valid:
-        wanted = "a positive number" if positive else "a number >= 0"
-        raise ConfigError(f"{name} must be {wanted} of seconds, got {value!r}")
-
-
-def _check_retries(value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigError(f"max_retries must be an integer >= 0, got {value!r}")
-
-
-def _check_callable(name: str, value: object) -> None:
-    if value is not None and not callable(value):
-        raise ConfigError(f"{name} must be callable, got {type(value).__name__}")
-
-
-def _check_headers(headers: object) -> None:
-    if headers is None:
-        return
-    if not isinstance(headers, Mapping) or not all(
-        isinstance(key, str) and isinstance(value, str) for key, value in headers.items()
-    ):
-        raise ConfigError("headers must be a mapping of str to str")

@@ -1,0 +1,76 @@
+"""Validation of GenericChatAdapter options, and URL helpers that keep secrets out of text."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from rlm_core.errors import ConfigError
+
+REDACTED = "***"
+_SECRET_QUERY_WORDS = ("key", "token", "secret", "sig", "password", "auth")
+
+
+def join_url(base_url: str, path: str) -> str:
+    if not path:
+        return base_url
+    return f"{base_url}/{path.lstrip('/')}"
+
+
+def redact_url(url: str) -> str:
+    """``url`` without user info, and with secret-looking query values masked."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    query = [
+        (name, REDACTED if any(word in name.lower() for word in _SECRET_QUERY_WORDS) else value)
+        for name, value in parse_qsl(parts.query, keep_blank_values=True)
+    ]
+    return urlunsplit((parts.scheme, host, parts.path, urlencode(query, safe="*"), ""))
+
+
+def check_url(base_url: object) -> None:
+    if not isinstance(base_url, str) or not base_url.strip():
+        raise ConfigError(
+            "base_url is empty; pass the server address, e.g. 'https://api.openai.com/v1'"
+        )
+    if urlsplit(base_url.strip()).scheme not in ("http", "https"):
+        raise ConfigError(
+            f"base_url must start with http:// or https://, got {redact_url(base_url)!r}"
+        )
+
+
+def check_text(name: str, value: object) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{name} must be a non-empty string, got {value!r}")
+
+
+def check_number(name: str, value: object, *, positive: bool = False) -> None:
+    valid = (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and (value > 0 if positive else value >= 0)
+    )
+    if not valid:
+        wanted = "a positive number" if positive else "a number >= 0"
+        raise ConfigError(f"{name} must be {wanted} of seconds, got {value!r}")
+
+
+def check_retries(value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"max_retries must be an integer >= 0, got {value!r}")
+
+
+def check_callable(name: str, value: object) -> None:
+    if value is not None and not callable(value):
+        raise ConfigError(f"{name} must be callable, got {type(value).__name__}")
+
+
+def check_headers(headers: object) -> None:
+    if headers is None:
+        return
+    if not isinstance(headers, Mapping) or not all(
+        isinstance(key, str) and isinstance(value, str) for key, value in headers.items()
+    ):
+        raise ConfigError("headers must be a mapping of str to str")
