@@ -13,7 +13,6 @@ import asyncio
 import dataclasses
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable, Mapping
 from types import TracebackType
@@ -23,6 +22,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from rlm_core.adapters import _http_checks
+from rlm_core.adapters._clients import ClientPool
 from rlm_core.adapters._openai_format import (
     build_openai_payload,
     error_message,
@@ -124,9 +124,7 @@ class GenericChatAdapter:
         self._url = _http_checks.join_url(self.base_url, path)
         self._headers = self._build_headers(headers or {})
         self._secrets = self._collect_secrets()
-        self._client: httpx.Client | None = None
-        self._async_clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
-        self._lock = threading.Lock()
+        self._clients = ClientPool(self._headers, self.timeout)
 
     @property
     def url(self) -> str:
@@ -151,7 +149,7 @@ class GenericChatAdapter:
         temperature: float = 0.0,
     ) -> ModelResponse:
         body = self._encode(messages, max_tokens, temperature)
-        client = self._sync_client()
+        client = self._clients.sync_client()
         attempt = 0
         while True:
             outcome: ModelResponse | float
@@ -174,7 +172,7 @@ class GenericChatAdapter:
         temperature: float = 0.0,
     ) -> ModelResponse:
         body = self._encode(messages, max_tokens, temperature)
-        client = self._async_client()
+        client = self._clients.async_client()
         attempt = 0
         while True:
             outcome: ModelResponse | float
@@ -193,20 +191,11 @@ class GenericChatAdapter:
 
     def close(self) -> None:
         """Close the sync client. Async clients are closed by ``aclose()``."""
-        with self._lock:
-            client, self._client = self._client, None
-            self._forget_dead_loops()
-        if client is not None:
-            client.close()
+        self._clients.close()
 
     async def aclose(self) -> None:
         """Close the async client of the running event loop, and the sync client."""
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            client = self._async_clients.pop(loop, None)
-        if client is not None:
-            await client.aclose()
-        self.close()
+        await self._clients.aclose()
 
     def __enter__(self) -> Self:
         return self
@@ -229,29 +218,6 @@ class GenericChatAdapter:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
-
-    def _sync_client(self) -> httpx.Client:
-        with self._lock:
-            if self._client is None:
-                self._client = httpx.Client(headers=self._headers, timeout=self.timeout)
-            return self._client
-
-    def _async_client(self) -> httpx.AsyncClient:
-        """The AsyncClient of the running loop; one bound to a closed loop is never reused."""
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            self._forget_dead_loops()
-            client = self._async_clients.get(loop)
-            if client is None:
-                client = httpx.AsyncClient(headers=self._headers, timeout=self.timeout)
-                self._async_clients[loop] = client
-            return client
-
-    def _forget_dead_loops(self) -> None:
-        """Drop clients whose event loop is closed (they cannot be used or awaited)."""
-        for loop in [loop for loop in self._async_clients if loop.is_closed()]:
-            del self._async_clients[loop]
-            logger.debug("dropped an AsyncClient of %s bound to a closed event loop", self.url)
 
     # ------------------------------------------------------------------ one attempt
 
