@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import inspect
 import queue
 import threading
@@ -90,7 +91,7 @@ class RLM:
         policy = policy or Policy()
         if max_recursion_depth is not None:
             _positive_int("max_recursion_depth", max_recursion_depth, allow_zero=True)
-            policy = _replace_depth(policy, max_recursion_depth)
+            policy = dataclasses.replace(policy, max_recursion_depth=max_recursion_depth)
         if cache is not None and not all(hasattr(cache, m) for m in ("get", "set", "key_for")):
             raise ConfigError("cache must be a FileCache (or have key_for/get/set)")
         if invalid_response_limit is not None:
@@ -284,12 +285,6 @@ def _check_retriever(retriever: Any) -> None:
             f"{type(retriever).__name__} is async, but REPL helpers call the retriever "
             "synchronously: use the sync class (e.g. ElasticsearchRetriever)"
         )
-
-
-def _replace_depth(policy: Policy, depth: int) -> Policy:
-    from dataclasses import replace
-
-    return replace(policy, max_recursion_depth=depth)
 
 
 def _check_code(code: str) -> None:

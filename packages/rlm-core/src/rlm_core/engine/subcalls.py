@@ -114,9 +114,7 @@ class SubcallRunner:
                     parent_id=parent_id,
                     depth=depth,
                 )
-            except PolicyError as error:
-                return error_marker(error)
-            except Exception as error:
+            except Exception as error:  # PolicyError included: other items keep their answers
                 return error_marker(error)
 
         if not parallel or len(texts) == 1:
