@@ -54,7 +54,7 @@ def test_bad_inputs() -> None:
 def test_rlm_options_are_validated_early() -> None:
     with pytest.raises(ValueError, match="unknown RLM option 'max_step'"):
         RLMRunnable(llm=scripted("x"), context=CONTEXT, max_step=3)
-    with pytest.raises(ValueError, match="use sub_llm="):
+    with pytest.raises(ValueError, match="pass sub_llm="):
         RLMRunnable(llm=scripted("x"), context=CONTEXT, subcall_adapter=object())
     with pytest.raises(ValueError, match="temperature must be between 0 and 2"):
         RLMRunnable(llm=scripted("x"), context=CONTEXT, temperature=5)

@@ -21,6 +21,7 @@ from rlm_core.errors import (
     SubcallTooLargeError,
 )
 from rlm_core.events import Event, EventListener
+from rlm_core.options import RLMOptions
 from rlm_core.policy import Policy
 from rlm_core.repl import ExecResult, REPLProtocol
 from rlm_core.retrieval import (
@@ -60,6 +61,7 @@ __all__ = [
     "QueryRewriter",
     "REPLProtocol",
     "RLMError",
+    "RLMOptions",
     "ReplError",
     "RouterConfig",
     "SmartRouter",

@@ -5,160 +5,89 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import dataclasses
-import inspect
 import queue
 import threading
 import warnings
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from rlm_core.adapters.base import ModelAdapter, model_id_of
-from rlm_core.cache import FileCache
 from rlm_core.context import Context
 from rlm_core.engine.session import Session
 from rlm_core.engine.settings import CompactionSettings, EngineSettings, GuardSettings
 from rlm_core.engine.tokens import context_window_for, context_window_of
 from rlm_core.errors import ConfigError, ContextError
 from rlm_core.events import Event, EventBus, Listener
+from rlm_core.options import RLMOptions
 from rlm_core.policy import Policy
-from rlm_core.repl.base import DEFAULT_MAX_OUTPUT_CHARS, REPL, backend_factory
-from rlm_core.retrieval.base import RetrieverProtocol
+from rlm_core.repl.base import REPL, backend_factory
 from rlm_core.trace import Trace
 
 DEFAULT_COMPACTION_PCT = 0.85
 
 
-def _positive_int(name: str, value: Any, *, allow_zero: bool = False) -> int:
-    floor = 0 if allow_zero else 1
-    if isinstance(value, bool) or not isinstance(value, int) or value < floor:
-        raise ConfigError(f"{name} must be an int >= {floor}, got {value!r}")
-    return value
-
-
-def _check_adapter(name: str, adapter: Any) -> ModelAdapter:
+def _check_adapter(adapter: Any) -> None:
     if not callable(getattr(adapter, "complete", None)):
         raise ConfigError(
-            f"{name} must be a model adapter with a complete(messages, *, max_tokens, "
+            f"adapter must be a model adapter with a complete(messages, *, max_tokens, "
             f"temperature) method, got {type(adapter).__name__}"
         )
-    return adapter  # type: ignore[no-any-return]
 
 
 class RLM:
     """A Recursive Language Model: the context lives in a REPL, the model writes code.
 
-    ``run(query, context)`` returns ``(answer, trace)``. Options are validated
-    here, so a bad value fails at construction rather than mid-run.
+    ``RLM(adapter, **options)`` or ``RLM(adapter, options=RLMOptions(...))`` (keywords
+    given next to ``options=`` override it); every option is described on
+    ``RLMOptions``. ``run(query, context)`` returns ``(answer, trace)``. Options are
+    validated here, so a bad value fails at construction rather than mid-run.
     """
 
     def __init__(
-        self,
-        adapter: ModelAdapter,
-        policy: Policy | None = None,
-        cache: FileCache | None = None,
-        max_output_tokens: int = 4096,
-        system_prompt: str | None = None,
-        repl_backend: str | Callable[..., REPL] = "isolated",
-        conversation_history: bool = True,
-        compaction: bool = False,
-        compaction_threshold_pct: float = 0.0,
-        compaction_threshold_tokens: int | None = None,
-        compaction_model_name: str | None = None,
-        compaction_model_context_limit: int | None = None,
-        max_history_tokens: int = 0,
-        retriever: RetrieverProtocol | None = None,
-        subcall_adapter: ModelAdapter | None = None,
-        subcall_max_output_tokens: int = 1024,
-        subcall_context_window: int | None = None,
-        recursive_subcalls: bool = False,
-        max_recursion_depth: int | None = None,
-        parallel_subcalls: bool = False,
-        max_concurrent_subcalls: int = 10,
-        require_repl_before_final: bool = False,
-        require_subcall_before_final: bool = False,
-        invalid_response_limit: int | None = None,
-        fallback_code: str | None = None,
-        auto_finalize_var: str | None = None,
-        event_listener: Listener | Iterable[Listener] | None = None,
-        max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
-        temperature: float = 0.0,
+        self, adapter: ModelAdapter, *, options: RLMOptions | None = None, **overrides: Any
     ) -> None:
-        _check_adapter("adapter", adapter)
-        if subcall_adapter is not None:
-            _check_adapter("subcall_adapter", subcall_adapter)
-        if policy is not None and not isinstance(policy, Policy):
-            raise ConfigError(f"policy must be a rlm_core.Policy, got {type(policy).__name__}")
-        policy = policy or Policy()
-        if max_recursion_depth is not None:
-            _positive_int("max_recursion_depth", max_recursion_depth, allow_zero=True)
-            policy = dataclasses.replace(policy, max_recursion_depth=max_recursion_depth)
-        if cache is not None and not all(hasattr(cache, m) for m in ("get", "set", "key_for")):
-            raise ConfigError("cache must be a FileCache (or have key_for/get/set)")
-        if invalid_response_limit is not None:
-            _positive_int("invalid_response_limit", invalid_response_limit)
-        if fallback_code is not None:
-            _check_code(fallback_code)
-        if auto_finalize_var is not None and not str(auto_finalize_var).isidentifier():
-            raise ConfigError(
-                f"auto_finalize_var must be a variable name, got {auto_finalize_var!r}"
-            )
-        if not isinstance(temperature, int | float) or not 0 <= temperature <= 2:
-            raise ConfigError(f"temperature must be between 0 and 2, got {temperature!r}")
-        if retriever is not None:
-            _check_retriever(retriever)
-        if max_history_tokens:
+        _check_adapter(adapter)
+        self.options = RLMOptions.from_arguments(options, overrides)
+        chosen = self.options
+        if chosen.max_history_tokens:
             warnings.warn(
                 "max_history_tokens is deprecated: it drops old turns outright; use "
                 "compaction=True, which summarises them instead",
                 DeprecationWarning,
                 stacklevel=2,
             )
-        self._listeners = _listeners(event_listener)
+        policy = chosen.policy or Policy()
+        if chosen.max_recursion_depth is not None:
+            policy = dataclasses.replace(policy, max_recursion_depth=chosen.max_recursion_depth)
+        self._listeners = _listeners(chosen.event_listener)
         self.adapter = adapter
-        self.subcall_adapter = subcall_adapter or adapter
+        self.subcall_adapter = chosen.subcall_adapter or adapter
         self.settings = EngineSettings(
             adapter=adapter,
             subcall_adapter=self.subcall_adapter,
             policy=policy,
-            repl_factory=_repl_factory(repl_backend),
-            system_prompt=system_prompt,
-            max_output_tokens=_positive_int("max_output_tokens", max_output_tokens),
-            subcall_max_output_tokens=_positive_int(
-                "subcall_max_output_tokens", subcall_max_output_tokens
-            ),
-            temperature=float(temperature),
-            parallel_subcalls=bool(parallel_subcalls),
-            max_concurrent_subcalls=_positive_int(
-                "max_concurrent_subcalls", max_concurrent_subcalls
-            ),
-            recursive_subcalls=bool(recursive_subcalls),
-            subcall_context_window=(
-                None
-                if subcall_context_window is None
-                else _positive_int("subcall_context_window", subcall_context_window)
-            ),
-            cache=cache,
-            retriever=retriever,
-            conversation_history=bool(conversation_history),
-            compaction=_compaction(
-                adapter,
-                compaction,
-                compaction_threshold_pct,
-                compaction_threshold_tokens,
-                compaction_model_name,
-                compaction_model_context_limit,
-            ),
-            max_history_tokens=_positive_int(
-                "max_history_tokens", max_history_tokens, allow_zero=True
-            ),
+            repl_factory=_repl_factory(chosen.repl_backend),
+            system_prompt=chosen.system_prompt,
+            max_output_tokens=chosen.max_output_tokens,
+            subcall_max_output_tokens=chosen.subcall_max_output_tokens,
+            temperature=chosen.temperature,
+            parallel_subcalls=chosen.parallel_subcalls,
+            max_concurrent_subcalls=chosen.max_concurrent_subcalls,
+            recursive_subcalls=chosen.recursive_subcalls,
+            subcall_context_window=chosen.subcall_context_window,
+            cache=chosen.cache,
+            retriever=chosen.retriever,
+            conversation_history=chosen.conversation_history,
+            compaction=_compaction(adapter, chosen),
+            max_history_tokens=chosen.max_history_tokens,
             guards=GuardSettings(
-                require_repl_before_final=bool(require_repl_before_final),
-                require_subcall_before_final=bool(require_subcall_before_final),
-                invalid_response_limit=invalid_response_limit,
-                fallback_code=fallback_code,
+                require_repl_before_final=chosen.require_repl_before_final,
+                require_subcall_before_final=chosen.require_subcall_before_final,
+                invalid_response_limit=chosen.invalid_response_limit,
+                fallback_code=chosen.fallback_code,
             ),
-            auto_finalize_var=auto_finalize_var,
-            max_output_chars=_positive_int("max_output_chars", max_output_chars),
+            auto_finalize_var=chosen.auto_finalize_var,
+            max_output_chars=chosen.max_output_chars,
         )
 
     @property
@@ -272,76 +201,27 @@ class RLM:
         )
 
 
-def _check_retriever(retriever: Any) -> None:
-    methods = ("search", "vector_search", "hybrid_search", "get")
-    missing = [name for name in methods if not callable(getattr(retriever, name, None))]
-    if missing:
-        raise ConfigError(
-            "retriever must implement rlm_core.retrieval.RetrieverProtocol; "
-            f"{type(retriever).__name__} lacks {', '.join(missing)}"
-        )
-    if inspect.iscoroutinefunction(retriever.search):
-        raise ConfigError(
-            f"{type(retriever).__name__} is async, but REPL helpers call the retriever "
-            "synchronously: use the sync class (e.g. ElasticsearchRetriever)"
-        )
-
-
-def _check_code(code: str) -> None:
-    if not isinstance(code, str) or not code.strip():
-        raise ConfigError("fallback_code must be a non-empty string of Python code")
-    try:
-        compile(code, "<fallback_code>", "exec")
-    except SyntaxError as error:
-        raise ConfigError(
-            f"fallback_code is not valid Python: {error.msg} (line {error.lineno})"
-        ) from None
-
-
-def _listeners(value: Listener | Iterable[Listener] | None) -> list[Listener]:
+def _listeners(value: Listener | list[Listener] | None) -> list[Listener]:
+    """The listeners as a list (``RLMOptions`` has checked each of them)."""
     if value is None:
         return []
-    if callable(value) or hasattr(value, "on_event"):
-        return [value]  # type: ignore[list-item]
-    try:
-        listeners = list(value)
-    except TypeError:
-        raise ConfigError(
-            "event_listener must be callable, have on_event(event), or be a list of those"
-        ) from None
-    for listener in listeners:
-        if not (callable(listener) or hasattr(listener, "on_event")):
-            raise ConfigError(f"event listener {listener!r} is neither callable nor has on_event")
-    return listeners
+    if isinstance(value, list):
+        return list(value)
+    return [value]
 
 
 def _repl_factory(backend: str | Callable[..., REPL]) -> Callable[..., REPL]:
-    if isinstance(backend, str):
-        return backend_factory(backend)
-    if callable(backend):
-        return backend
-    raise ConfigError(f"repl_backend must be a backend name or a factory, got {backend!r}")
+    return backend_factory(backend) if isinstance(backend, str) else backend
 
 
-def _compaction(
-    adapter: ModelAdapter,
-    enabled: bool,
-    pct: float,
-    tokens: int | None,
-    model_name: str | None,
-    window: int | None,
-) -> CompactionSettings | None:
-    if not isinstance(pct, int | float) or not 0 <= pct < 1:
-        raise ConfigError(f"compaction_threshold_pct must be in [0, 1), got {pct!r}")
-    if tokens is not None:
-        _positive_int("compaction_threshold_tokens", tokens)
-    if window is not None:
-        _positive_int("compaction_model_context_limit", window)
-    if not enabled:
+def _compaction(adapter: ModelAdapter, options: RLMOptions) -> CompactionSettings | None:
+    """When to compact, resolved against the root model's window (``None``: never)."""
+    if not options.compaction:
         return None
-    if tokens is not None:
-        return CompactionSettings(threshold_tokens=tokens)
-    resolved = window or (
+    if options.compaction_threshold_tokens is not None:
+        return CompactionSettings(threshold_tokens=options.compaction_threshold_tokens)
+    model_name = options.compaction_model_name
+    resolved = options.compaction_model_context_limit or (
         context_window_for(model_name) if model_name else context_window_of(adapter)
     )
     if resolved is None:
@@ -350,4 +230,5 @@ def _compaction(
             f"{model_name or model_id_of(adapter)!r}: set compaction_model_context_limit=... "
             "or compaction_threshold_tokens=..."
         )
-    return CompactionSettings(threshold_tokens=int(resolved * (pct or DEFAULT_COMPACTION_PCT)))
+    pct = options.compaction_threshold_pct or DEFAULT_COMPACTION_PCT
+    return CompactionSettings(threshold_tokens=int(resolved * pct))

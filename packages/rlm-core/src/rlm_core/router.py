@@ -7,7 +7,6 @@ sub-calls, guards, recursion).
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
@@ -16,6 +15,7 @@ from rlm_core.adapters.base import ModelAdapter, acomplete, check_response
 from rlm_core.context import Context
 from rlm_core.engine.prompts import BASE_SYSTEM_PROMPT, RETRIEVAL_NOTE
 from rlm_core.errors import ConfigError, ContextError
+from rlm_core.options import RLMOptions
 from rlm_core.rlm import RLM
 from rlm_core.trace import Trace
 
@@ -105,27 +105,35 @@ class RouterResult:
 class SmartRouter:
     """Pick a direct call or an RLM run by context size.
 
-    ``rlm_options`` are passed to ``RLM`` (validated now, so a bad option fails
-    here); your explicit options win over the profile's engine options.
+    ``SmartRouter(adapter, config=None, *, options=None, **rlm_options)``: the RLM
+    options (an ``RLMOptions`` and/or keywords, validated now, so a bad option fails
+    here) are passed to every ``RLM``; your explicit options win over the profile's
+    engine options.
     """
 
     def __init__(
-        self, adapter: ModelAdapter, config: RouterConfig | None = None, **rlm_options: Any
+        self,
+        adapter: ModelAdapter,
+        config: RouterConfig | None = None,
+        *,
+        options: RLMOptions | None = None,
+        **rlm_options: Any,
     ) -> None:
         if config is not None and not isinstance(config, RouterConfig):
             raise ConfigError(f"config must be a RouterConfig, got {type(config).__name__}")
         self.config = config or RouterConfig()
         self.adapter = adapter
-        self.rlm_options = dict(rlm_options)
-        allowed = set(inspect.signature(RLM.__init__).parameters) - {"self", "adapter"}
-        unknown = sorted(set(rlm_options) - allowed)
-        if unknown:
-            raise ConfigError(f"unknown RLM option(s) {', '.join(unknown)}; see RLM(...)")
-        RLM(adapter, **rlm_options)  # fail now on bad values
+        self.options = RLMOptions.from_arguments(options, rlm_options)
+        RLM(adapter, options=self.options)  # fail now on options that depend on the model
+
+    @property
+    def rlm_options(self) -> dict[str, Any]:
+        """The RLM options you set, by name."""
+        return self.options.explicit()
 
     def rlm_for(self, profile: ExecutionProfile) -> RLM:
         """The RLM configured for ``profile`` (profile options under yours)."""
-        return RLM(self.adapter, **self._options(_profile(profile)))
+        return RLM(self.adapter, options=self._options(_profile(profile)))
 
     def run(
         self,
@@ -187,29 +195,28 @@ class SmartRouter:
             {"role": "system", "content": self.config.baseline_system_prompt},
             {"role": "user", "content": f"Context:\n{ctx.text}\n\nQuestion: {query}"},
         ]
-        temperature = float(self.rlm_options.get("temperature", 0.0))
+        temperature = self.options.temperature
         return messages, self.config.baseline_max_tokens, temperature
 
     def _system_prompt(self, profile: ExecutionProfile) -> str:
-        base = self.rlm_options.get("system_prompt")
+        base = self.options.system_prompt
         if base is None:
             base = BASE_SYSTEM_PROMPT
-            if self.rlm_options.get("retriever") is not None:
+            if self.options.retriever is not None:
                 base = f"{base}\n\n{RETRIEVAL_NOTE}"
         return f"{base}\n\n{_GUIDANCE[profile]}"
 
-    def _options(self, profile: ExecutionProfile) -> dict[str, Any]:
+    def _options(self, profile: ExecutionProfile) -> RLMOptions:
         defaults = dict(_ENGINE_OPTIONS[profile])
-        if "policy" in self.rlm_options:  # the user's Policy decides the recursion depth
+        mine = self.options.explicit()
+        if "policy" in mine:  # the user's Policy decides the recursion depth
             defaults.pop("max_recursion_depth", None)
-        options = {**defaults, **self.rlm_options}
-        options["system_prompt"] = self._system_prompt(profile)
-        return options
+        return RLMOptions(**{**defaults, **mine, "system_prompt": self._system_prompt(profile)})
 
     def _rlm_result(
         self, answer: str, trace: Trace, profile: ExecutionProfile, size: int
     ) -> RouterResult:
-        options = self._options(profile)
+        options = self._options(profile).explicit()
         for key in ("retriever", "system_prompt", "policy", "cache", "event_listener"):
             options.pop(key, None)
         return RouterResult("rlm", answer, trace.usage.total_tokens, profile, size, trace, options)

@@ -20,7 +20,13 @@ from pydantic import ConfigDict, Field, model_validator
 
 from rlm_core import Trace
 from rlm_langchain.adapter import model_name_of, require_chat_model
-from rlm_langchain.engine import EngineSpec, check_rlm_options, resolve_retriever, run_end_of
+from rlm_langchain.engine import (
+    EngineSpec,
+    check_rlm_options,
+    config_errors_unwrapped,
+    resolve_retriever,
+    run_end_of,
+)
 from rlm_langchain.inputs import coerce_context
 from rlm_langchain.progress import dispatch_event
 
@@ -74,7 +80,7 @@ class ChatRLM(BaseChatModel):
     context: Any = None
     """The text to search: a str, a list of str or a list of Document."""
     rlm_options: dict[str, Any] = Field(default_factory=dict)
-    """Keyword options of ``rlm_core.RLM``."""
+    """Keyword options of ``rlm_core.RLM`` (a dict or an ``RLMOptions``; ``options=`` too)."""
     model_name: str = Field(default="", alias="model")
     """The name reported in traces; defaults to ``rlm:<root model name>``."""
     temperature: float | None = None
@@ -100,8 +106,15 @@ class ChatRLM(BaseChatModel):
         elif values.get("retriever") is None:
             raise ValueError("ChatRLM needs data to search: pass context=... and/or retriever=...")
         values = dict(values)
-        values["rlm_options"] = check_rlm_options(values.get("rlm_options") or {})
+        options = check_rlm_options(values.get("rlm_options"))
+        values["rlm_options"] = check_rlm_options(
+            {"options": values.pop("options", None), **options}
+        )
         return values
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        with config_errors_unwrapped():
+            super().__init__(*args, **kwargs)
 
     @model_validator(mode="after")
     def _check_engine(self) -> ChatRLM:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import difflib
-import functools
-import inspect
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -13,9 +11,9 @@ from langchain_core.documents import Document
 from langchain_core.language_models import BaseChatModel
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import RunnableConfig
-from pydantic import BaseModel, ConfigDict, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, ValidationError, WithJsonSchema
 
-from rlm_core import RLM, Trace
+from rlm_core import RLM, ConfigError, RLMOptions, Trace
 from rlm_core.events import Event
 from rlm_langchain.adapter import ChatModelAdapter
 from rlm_langchain.progress import adispatch_event, dispatch_event
@@ -28,26 +26,27 @@ RESERVED_OPTIONS = {
 }
 
 
-@functools.cache
-def rlm_option_names() -> frozenset[str]:
-    """The keyword options ``rlm_core.RLM`` takes besides the models and the retriever."""
-    names = set(inspect.signature(RLM.__init__).parameters) - {"self"}
-    return frozenset(names - set(RESERVED_OPTIONS))
+def check_rlm_options(options: Mapping[str, Any] | RLMOptions | None) -> dict[str, Any]:
+    """The explicit ``RLM`` options in ``options`` (a mapping, which may hold
+    ``options=RLMOptions(...)``, or an ``RLMOptions``); ``ConfigError`` naming the fix
+    for an unknown name, a bad value or a name this integration sets itself."""
+    if isinstance(options, RLMOptions):
+        return RLMOptions.from_arguments(options, reserved=RESERVED_OPTIONS).explicit()
+    return RLMOptions.from_arguments(None, options, reserved=RESERVED_OPTIONS).explicit()
 
 
-def check_rlm_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    """``options`` if every key is an ``RLM`` option, else a ``ValueError`` naming the fix."""
-    known = rlm_option_names()
-    for key in options:
-        if key in RESERVED_OPTIONS:
-            raise ValueError(f"do not pass {key!r} as an RLM option: use {RESERVED_OPTIONS[key]}")
-        if key not in known:
-            close = difflib.get_close_matches(str(key), sorted(known), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(
-                f"unknown RLM option {key!r}{hint}; valid options: {', '.join(sorted(known))}"
-            )
-    return dict(options)
+@contextmanager
+def config_errors_unwrapped() -> Iterator[None]:
+    """Re-raise a ``ConfigError`` that pydantic wrapped in a ``ValidationError`` as itself,
+    so a bad RLM option fails with the same error here as in ``rlm_core.RLM``."""
+    try:
+        yield
+    except ValidationError as error:
+        for detail in error.errors():
+            cause = (detail.get("ctx") or {}).get("error")
+            if isinstance(cause, ConfigError):
+                raise cause from None
+        raise
 
 
 def resolve_retriever(value: Any) -> LangChainRetrieverAdapter | Any:
@@ -91,8 +90,8 @@ class EngineSpec:
         self, config: RunnableConfig | None, listener: Callable[[Event], None] | None = None
     ) -> BoundEngine:
         """An ``RLM`` whose model and retriever calls all run under ``config``."""
-        options = dict(self.options)
-        listeners = options.pop("event_listener", None)
+        options = RLMOptions(**self.options)
+        listeners = options.event_listener
         if listener is not None:
             listeners = [*_as_list(listeners), listener]
         retriever = resolve_retriever(self.retriever)
@@ -103,9 +102,9 @@ class EngineSpec:
             subcall_adapter=(
                 None if self.sub_llm is None else ChatModelAdapter(self.sub_llm, config=config)
             ),
+            options=options,
             retriever=retriever,
             event_listener=listeners,
-            **options,
         )
         return BoundEngine(rlm, retriever, config)
 

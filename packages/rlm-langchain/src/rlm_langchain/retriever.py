@@ -16,7 +16,7 @@ from langchain_core.runnables import RunnableConfig
 from pydantic import ConfigDict, Field, model_validator
 
 from rlm_langchain.adapter import require_chat_model
-from rlm_langchain.engine import EngineSpec, check_rlm_options
+from rlm_langchain.engine import EngineSpec, check_rlm_options, config_errors_unwrapped
 
 RANK_QUERY = (
     "Search query: {query}\n\n"
@@ -92,8 +92,15 @@ class RLMRetriever(BaseRetriever):
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ValueError(f"k must be a positive int, got {k!r}")
         values = dict(values)
-        values["rlm_options"] = check_rlm_options(values.get("rlm_options") or {})
+        options = check_rlm_options(values.get("rlm_options"))
+        values["rlm_options"] = check_rlm_options(
+            {"options": values.pop("options", None), **options}
+        )
         return values
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        with config_errors_unwrapped():
+            super().__init__(*args, **kwargs)
 
     @model_validator(mode="after")
     def _check_engine(self) -> RLMRetriever:

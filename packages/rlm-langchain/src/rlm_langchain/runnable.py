@@ -19,6 +19,7 @@ from rlm_langchain.engine import (
     EngineSpec,
     RLMResult,
     check_rlm_options,
+    config_errors_unwrapped,
     resolve_retriever,
     run_end_of,
 )
@@ -65,7 +66,8 @@ class RLMRunnable(RunnableSerializable[RLMInput, RLMOutput]):
     return_trace: bool = False
     """Return an ``RLMResult`` (answer, trace, usage, documents) instead of the answer."""
     rlm_options: dict[str, Any] = Field(default_factory=dict)
-    """Keyword options of ``rlm_core.RLM`` (policy, max_output_tokens, ...)."""
+    """Keyword options of ``rlm_core.RLM`` (policy, max_output_tokens, ...); also given
+    as keywords or as ``options=RLMOptions(...)``."""
 
     @model_validator(mode="before")
     @classmethod
@@ -82,9 +84,13 @@ class RLMRunnable(RunnableSerializable[RLMInput, RLMOutput]):
         resolve_retriever(known.get("retriever"))
         if known.get("context") is not None:
             coerce_context(known["context"])
-        options = {**(known.get("rlm_options") or {}), **extra}
+        options = {**check_rlm_options(known.get("rlm_options")), **extra}
         known["rlm_options"] = check_rlm_options(options)
         return known
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        with config_errors_unwrapped():
+            super().__init__(*args, **kwargs)
 
     @model_validator(mode="after")
     def _check_engine(self) -> RLMRunnable:

@@ -7,7 +7,6 @@ and concurrent queries never mix.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +15,7 @@ from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.callbacks import CallbackManager
 from llama_index.core.schema import BaseNode, Document, MetadataMode, NodeWithScore
 
-from rlm_core import RLM, Trace
+from rlm_core import RLM, RLMOptions, Trace
 from rlm_core.context import Context
 from rlm_core.errors import ConfigError, ContextError
 from rlm_llamaindex.callbacks import CallbackBridge
@@ -30,7 +29,6 @@ _RESERVED = {
     "subcall_adapter": "sub_llm=...",
     "retriever": "retriever=... (a LlamaIndex BaseRetriever)",
 }
-_RLM_OPTIONS = frozenset(inspect.signature(RLM.__init__).parameters) - {"self", *_RESERVED}
 
 
 def coerce_documents(documents: Any, *, name: str = "documents") -> list[BaseNode]:
@@ -69,17 +67,11 @@ def context_of(nodes: Sequence[BaseNode]) -> Context:
     return Context.from_documents([n.get_content(metadata_mode=MetadataMode.NONE) for n in nodes])
 
 
-def check_options(options: dict[str, Any]) -> dict[str, Any]:
-    """Reject options the integration sets itself and names ``RLM`` does not know."""
-    for key, replacement in _RESERVED.items():
-        if key in options:
-            raise ConfigError(f"do not pass {key}= here; pass {replacement} instead")
-    unknown = sorted(set(options) - _RLM_OPTIONS)
-    if unknown:
-        raise ConfigError(
-            f"unknown RLM option(s) {unknown}; valid options: {', '.join(sorted(_RLM_OPTIONS))}"
-        )
-    return options
+def check_options(options: dict[str, Any]) -> RLMOptions:
+    """The options (keywords, possibly with ``options=RLMOptions(...)``) as one validated
+    ``RLMOptions``; ``ConfigError`` for a name ``RLM`` does not know, a bad value, or an
+    option the integration sets itself."""
+    return RLMOptions.from_arguments(None, options, reserved=_RESERVED)
 
 
 def as_retriever_adapter(retriever: Any) -> LlamaIndexRetrieverAdapter | None:
@@ -144,8 +136,8 @@ class RLMRunner:
         self.context = context_of(self.nodes) if self.nodes else None
         if self.context is not None and self.context.len_chars() == 0 and self.retriever is None:
             raise ContextError("every document is empty: pass documents with some text")
-        options = check_options(dict(rlm_options))
-        self.listeners = self._user_listeners(options.pop("event_listener", None))
+        options = check_options(rlm_options)
+        self.listeners = self._user_listeners(options.event_listener)
         self.options = options
         self._build([], self.retriever)  # validate every option now, not mid-query
 
@@ -162,10 +154,10 @@ class RLMRunner:
     def _build(self, listeners: list[Any], retriever: LlamaIndexRetrieverAdapter | None) -> RLM:
         return RLM(
             self.adapter,
+            options=self.options,
             subcall_adapter=self.sub_adapter,
             retriever=retriever,
             event_listener=[*listeners, *self.listeners],
-            **self.options,
         )
 
     def prepare(
