@@ -127,7 +127,7 @@ def test_retriever_adapter_search_get_and_filters() -> None:
     doc = adapter.get("n1")
     assert doc == {"doc_id": "n1", "content": DOCS[1], "metadata": {"kind": "memo"}}
     assert adapter.consulted()[0].node.node_id == "n1"
-    with pytest.raises(KeyError, match="use a doc_id returned by es_search"):
+    with pytest.raises(KeyError, match="call es_search first"):
         adapter.get("missing")
     with pytest.raises(ValueError, match="top_k"):
         adapter.search("x", top_k=0)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
-import threading
-from collections.abc import Mapping
-from typing import Any
 
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import RunnableConfig
+
+from rlm_core.retrieval import FoundDocument, SingleSearchRetriever
 
 _ID_KEYS = ("doc_id", "id")
 _SCORE_KEYS = ("score", "relevance_score", "_score")
@@ -37,27 +37,33 @@ def _score(document: Document, rank: int) -> float:
     return 1.0 / (rank + 1)
 
 
-def _matches(metadata: Mapping[str, Any], filters: Mapping[str, Any] | None) -> bool:
-    if not filters:
-        return True
-    for key, wanted in filters.items():
-        value = metadata.get(key)
-        if isinstance(wanted, list | tuple | set):
-            if value not in wanted:
-                return False
-        elif value != wanted:
-            return False
-    return True
+def sized(retriever: BaseRetriever, limit: int) -> BaseRetriever:
+    """A copy of ``retriever`` that returns up to ``limit`` documents, when it declares how:
+    an int ``k`` field (BM25Retriever, TFIDFRetriever, ...) or a ``search_kwargs`` dict
+    (``VectorStore.as_retriever()``). Other retrievers are returned as they are."""
+    fields = type(retriever).model_fields
+    if "k" in fields and isinstance(getattr(retriever, "k", None), int):
+        return retriever.model_copy(update={"k": limit})
+    search_kwargs = getattr(retriever, "search_kwargs", None)
+    if "search_kwargs" in fields and isinstance(search_kwargs, dict):
+        return retriever.model_copy(update={"search_kwargs": {**search_kwargs, "k": limit}})
+    return retriever
 
 
-class LangChainRetrieverAdapter:
+class LangChainRetrieverAdapter(SingleSearchRetriever[Document]):
     """Serves the REPL's ``es_search`` / ``es_get`` from a LangChain ``BaseRetriever``.
 
-    Every document a search returns is kept, so ``get(doc_id)`` can return it in
-    full and ``documents`` lists what the run consulted. A LangChain retriever has
-    one kind of search, so ``vector_search`` and ``hybrid_search`` use it too.
-    ``filters`` are matched against document metadata (equality, or membership for
-    a list). ``top_k`` is passed as ``k`` to retrievers that take extra arguments.
+    A LangChain retriever has one kind of search, so ``vector_search`` and
+    ``hybrid_search`` use it too. Each search asks the retriever for the number of
+    hits the REPL wants (``filter_overfetch`` times more when ``filters`` are given,
+    which are applied before the ``top_k`` cut) by setting its declared ``k`` field
+    or ``search_kwargs["k"]`` on a copy; a retriever that declares neither returns
+    what it returns. Filters follow ``rlm_core.retrieval.matches_filters``.
+
+    Every document a search returns is kept (up to ``cache_size``), so ``get(doc_id)``
+    can return it in full and ``documents`` lists what the run consulted. Inside an
+    async run (``ainvoke``, ``astream``, ``astream_events``) the retriever's async
+    API is used, so async-only retrievers work.
     """
 
     def __init__(
@@ -66,92 +72,65 @@ class LangChainRetrieverAdapter:
         *,
         config: RunnableConfig | None = None,
         preview_chars: int = 300,
+        filter_overfetch: int = 4,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         if not isinstance(retriever, BaseRetriever):
             raise TypeError(
                 f"retriever must be a LangChain BaseRetriever, got {type(retriever).__name__}; "
                 "wrap a vector store with vector_store.as_retriever()"
             )
-        if (
-            isinstance(preview_chars, bool)
-            or not isinstance(preview_chars, int)
-            or preview_chars < 1
-        ):
-            raise ValueError(f"preview_chars must be a positive int, got {preview_chars!r}")
+        super().__init__(preview_chars=preview_chars, filter_overfetch=filter_overfetch)
         self.retriever = retriever
         self.config = config
-        self.preview_chars = preview_chars
-        self._docs: dict[str, Document] = {}
-        self._lock = threading.Lock()
+        self.loop = loop
 
-    def with_config(self, config: RunnableConfig | None) -> LangChainRetrieverAdapter:
-        """A fresh adapter (empty document store) whose searches run under ``config``."""
+    def with_config(
+        self, config: RunnableConfig | None, *, loop: asyncio.AbstractEventLoop | None = None
+    ) -> LangChainRetrieverAdapter:
+        """A fresh adapter (empty document store) whose searches run under ``config``;
+        with ``loop`` (the event loop of an async run), searches made from other threads
+        call the retriever's ``ainvoke`` on that loop."""
         return LangChainRetrieverAdapter(
-            self.retriever, config=config, preview_chars=self.preview_chars
+            self.retriever,
+            config=config,
+            preview_chars=self.preview_chars,
+            filter_overfetch=self.filter_overfetch,
+            loop=loop,
         )
 
     @property
     def documents(self) -> list[Document]:
         """Every document returned by a search so far, in the order first seen."""
-        with self._lock:
-            return list(self._docs.values())
+        return [found.source for found in self.cached]
 
-    def search(
-        self, query: str, top_k: int = 10, filters: Mapping[str, Any] | None = None
-    ) -> list[dict[str, Any]]:
-        """``[{doc_id, preview, score, metadata}]`` for the best ``top_k`` documents."""
-        if not isinstance(query, str) or not query.strip():
-            raise ValueError("search needs a non-empty query string")
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-            raise ValueError(f"top_k must be a positive int, got {top_k!r}")
-        kwargs: dict[str, Any] = {"k": top_k} if self.retriever._expects_other_args else {}
-        found = self.retriever.invoke(query, config=self.config, **kwargs)
-        results: list[dict[str, Any]] = []
-        for rank, document in enumerate(found):
-            if not _matches(document.metadata, filters):
-                continue
-            doc_id = doc_id_of(document)
-            with self._lock:
-                self._docs.setdefault(doc_id, document)
-            results.append(
-                {
-                    "doc_id": doc_id,
-                    "preview": document.page_content[: self.preview_chars],
-                    "score": _score(document, rank),
-                    "metadata": dict(document.metadata),
-                }
-            )
-            if len(results) >= top_k:
-                break
-        return results
-
-    def vector_search(
-        self, query: str, top_k: int = 10, filters: Mapping[str, Any] | None = None
-    ) -> list[dict[str, Any]]:
-        """Same as ``search``: the wrapped retriever decides how it searches."""
-        return self.search(query, top_k=top_k, filters=filters)
-
-    def hybrid_search(
-        self, query: str, top_k: int = 10, filters: Mapping[str, Any] | None = None
-    ) -> list[dict[str, Any]]:
-        """Same as ``search``: the wrapped retriever decides how it searches."""
-        return self.search(query, top_k=top_k, filters=filters)
-
-    def get(self, doc_id: str) -> dict[str, Any]:
-        """``{doc_id, content, metadata}`` of a document an earlier search returned."""
-        with self._lock:
-            document = self._docs.get(str(doc_id))
-            known = len(self._docs)
-        if document is None:
-            raise KeyError(
-                f"unknown doc_id {doc_id!r}: only documents returned by a search can be read "
-                f"({known} known so far); call es_search first and use its doc_id values"
-            )
-        return {
-            "doc_id": str(doc_id),
-            "content": document.page_content,
-            "metadata": dict(document.metadata),
-        }
+    def fetch(self, query: str, limit: int) -> list[FoundDocument[Document]]:
+        retriever = sized(self.retriever, limit)
+        loop = self.loop
+        if loop is not None and loop.is_running() and not _runs_here(loop):
+            coroutine = retriever.ainvoke(query, config=self.config)
+            found = asyncio.run_coroutine_threadsafe(coroutine, loop).result()
+        else:
+            found = retriever.invoke(query, config=self.config)
+        return [_found(document, rank) for rank, document in enumerate(found)]
 
     def __repr__(self) -> str:
         return f"LangChainRetrieverAdapter({type(self.retriever).__name__})"
+
+
+def _runs_here(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether ``loop`` runs in this thread (then blocking on it would deadlock)."""
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
+def _found(document: Document, rank: int) -> FoundDocument[Document]:
+    return FoundDocument(
+        doc_id=doc_id_of(document),
+        content=document.page_content,
+        metadata=document.metadata,
+        score=_score(document, rank),
+        source=document,
+    )

@@ -2,41 +2,35 @@
 
 from __future__ import annotations
 
+import copy
 import threading
-from collections.abc import Iterable, Mapping
-from typing import Any
+import warnings
+from collections.abc import Iterable, Sequence
 
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore
 from llama_index.core.storage.docstore.types import BaseDocumentStore
 
 from rlm_core.errors import ConfigError
+from rlm_core.retrieval import FoundDocument, SingleSearchRetriever
 
 DEFAULT_PREVIEW_CHARS = 300
 
 
-def _matches(metadata: Mapping[str, Any], filters: Mapping[str, Any] | None) -> bool:
-    """Equality filters on node metadata; a list/tuple/set value means "any of these"."""
-    if not filters:
-        return True
-    for key, wanted in filters.items():
-        value = metadata.get(key)
-        if isinstance(wanted, list | tuple | set | frozenset):
-            if value not in wanted:
-                return False
-        elif value != wanted:
-            return False
-    return True
-
-
-class LlamaIndexRetrieverAdapter:
+class LlamaIndexRetrieverAdapter(SingleSearchRetriever[NodeWithScore]):
     """Serves the core's retriever protocol from a LlamaIndex retriever.
 
     ``search`` / ``vector_search`` / ``hybrid_search`` all call the wrapped
-    retriever (it decides how it searches; ``top_k`` cuts its results and
-    ``filters`` are equality checks on node metadata). ``get(doc_id)`` returns a
-    node seen in an earlier search, or one from ``docstore`` / ``nodes``.
-    The adapter records what a run searched and read (``hits``, ``fetched``)
+    retriever (it decides how it searches). Each search asks it for the number of
+    hits the REPL wants by setting ``similarity_top_k`` on a copy of it
+    (``filter_overfetch`` times more when ``filters`` are given; filters follow
+    ``rlm_core.retrieval.matches_filters`` on node metadata and apply before the
+    ``top_k`` cut). A retriever without ``similarity_top_k`` returns what it returns,
+    and a warning says so once.
+
+    ``get(doc_id)`` returns a node seen in a search (the last ``cache_size`` are kept,
+    shared by every run of the adapter), or one from ``docstore`` / ``nodes``.
+    Each run (``fresh()``) records what it searched and read (``hits``, ``fetched``)
     so the query engine can report source nodes.
     """
 
@@ -47,6 +41,8 @@ class LlamaIndexRetrieverAdapter:
         docstore: BaseDocumentStore | None = None,
         nodes: Iterable[BaseNode] | None = None,
         preview_chars: int = DEFAULT_PREVIEW_CHARS,
+        filter_overfetch: int = 4,
+        cache_size: int = 10_000,
     ) -> None:
         if not isinstance(retriever, BaseRetriever):
             raise ConfigError(
@@ -57,98 +53,66 @@ class LlamaIndexRetrieverAdapter:
             raise ConfigError(
                 f"docstore must be a LlamaIndex BaseDocumentStore, got {type(docstore).__name__}"
             )
-        if (
-            isinstance(preview_chars, bool)
-            or not isinstance(preview_chars, int)
-            or preview_chars < 1
-        ):
-            raise ConfigError(f"preview_chars must be an int >= 1, got {preview_chars!r}")
+        super().__init__(
+            preview_chars=preview_chars, filter_overfetch=filter_overfetch, cache_size=cache_size
+        )
         self.retriever = retriever
         self.docstore = docstore
-        self.preview_chars = preview_chars
-        self._known: dict[str, BaseNode] = {}
+        self._given: dict[str, BaseNode] = {}
         for node in nodes or ():
             if not isinstance(node, BaseNode):
                 raise ConfigError(f"nodes must be LlamaIndex nodes, got {type(node).__name__}")
-            self._known[node.node_id] = node
+            self._given[node.node_id] = node
         self.hits: dict[str, NodeWithScore] = {}
         self.fetched: list[str] = []
-        self._lock = threading.Lock()
+        self._records = threading.Lock()
+        self._warned = False
 
     def fresh(self) -> LlamaIndexRetrieverAdapter:
-        """A new adapter over the same retriever and stores, with empty records (one per run)."""
+        """A new adapter over the same retriever and stores, with empty records (one per run);
+        nodes seen in any run stay readable by id (within the bounded cache)."""
         clone = LlamaIndexRetrieverAdapter(
-            self.retriever, docstore=self.docstore, preview_chars=self.preview_chars
+            self.retriever,
+            docstore=self.docstore,
+            preview_chars=self.preview_chars,
+            filter_overfetch=self.filter_overfetch,
+            cache_size=self.cache_size,
         )
-        clone._known = self._known  # nodes seen in any run stay readable by id
+        clone._given = self._given
+        clone._warned = self._warned
+        clone.share_cache_with(self)
         return clone
 
-    # -- the retriever protocol ----------------------------------------------------------------
-    def search(
-        self, query: str, top_k: int = 10, filters: Mapping[str, Any] | None = None
-    ) -> list[dict[str, Any]]:
-        """Run the retriever; ``[{doc_id, preview, score, metadata}]`` best first."""
-        if not isinstance(query, str) or not query.strip():
-            raise ValueError("search needs a non-empty query string")
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-            raise ValueError(f"top_k must be an int >= 1, got {top_k!r}")
-        found = [n for n in self.retriever.retrieve(query) if _matches(n.node.metadata, filters)]
-        found = found[:top_k]
-        with self._lock:
-            for hit in found:
-                self._known[hit.node.node_id] = hit.node
-                seen = self.hits.get(hit.node.node_id)
-                if seen is None or (hit.score or 0.0) > (seen.score or 0.0):
-                    self.hits[hit.node.node_id] = hit
-        return [self._record(hit) for hit in found]
+    # -- SingleSearchRetriever ---------------------------------------------------------------
+    def fetch(self, query: str, limit: int) -> list[FoundDocument[NodeWithScore]]:
+        return [_found(hit) for hit in self._sized(limit).retrieve(query)]
 
-    def vector_search(
-        self, query: str, top_k: int = 10, filters: Mapping[str, Any] | None = None
-    ) -> list[dict[str, Any]]:
-        """The wrapped retriever's search (semantic when the retriever is an embedding one)."""
-        return self.search(query, top_k=top_k, filters=filters)
+    def lookup(self, doc_id: str) -> FoundDocument[NodeWithScore] | None:
+        node = self._given.get(doc_id)
+        if node is None and self.docstore is not None:
+            node = self.docstore.get_node(doc_id, raise_error=False)
+        return None if node is None else _found(NodeWithScore(node=node))
 
-    def hybrid_search(
-        self, query: str, top_k: int = 10, filters: Mapping[str, Any] | None = None
-    ) -> list[dict[str, Any]]:
-        """The wrapped retriever's search (hybrid when the retriever is a fusion one)."""
-        return self.search(query, top_k=top_k, filters=filters)
+    def on_hits(self, hits: Sequence[FoundDocument[NodeWithScore]]) -> None:
+        with self._records:
+            for found in hits:
+                seen = self.hits.get(found.doc_id)
+                if seen is None or (found.source.score or 0.0) > (seen.score or 0.0):
+                    self.hits[found.doc_id] = found.source
 
-    def get(self, doc_id: str) -> dict[str, Any]:
-        """The whole node: ``{doc_id, content, metadata}``."""
-        node = self.node(doc_id)
-        with self._lock:
-            if doc_id not in self.fetched:
-                self.fetched.append(doc_id)
-        return {
-            "doc_id": node.node_id,
-            "content": node.get_content(metadata_mode=MetadataMode.NONE),
-            "metadata": dict(node.metadata),
-        }
+    def on_get(self, document: FoundDocument[NodeWithScore]) -> None:
+        with self._records:
+            if document.doc_id not in self.fetched:
+                self.fetched.append(document.doc_id)
 
     # -- helpers -------------------------------------------------------------------------------
     def node(self, doc_id: str) -> BaseNode:
-        """The node with id ``doc_id`` (KeyError naming the fix when it is unknown)."""
-        doc_id = str(doc_id)
-        node = self._known.get(doc_id)
-        if node is None and self.docstore is not None:
-            node = self.docstore.get_node(doc_id, raise_error=False)
-        if node is None:
-            raise KeyError(f"unknown doc_id {doc_id!r}: use a doc_id returned by es_search")
-        return node
-
-    def _record(self, hit: NodeWithScore) -> dict[str, Any]:
-        text = hit.node.get_content(metadata_mode=MetadataMode.NONE)
-        return {
-            "doc_id": hit.node.node_id,
-            "preview": text[: self.preview_chars],
-            "score": hit.score,
-            "metadata": dict(hit.node.metadata),
-        }
+        """The node with id ``doc_id`` (``DocumentNotFoundError``, a KeyError, when unknown)."""
+        return self.document(doc_id).source.node
 
     def consulted(self) -> list[NodeWithScore]:
         """Nodes this run read whole (``get``) first, then the other search hits by score."""
-        with self._lock:
+        with self._records:
             fetched = list(self.fetched)
             hits = dict(self.hits)
         result = []
@@ -158,5 +122,36 @@ class LlamaIndexRetrieverAdapter:
         rest = sorted(hits.values(), key=lambda h: h.score or 0.0, reverse=True)
         return result + rest
 
+    def _sized(self, limit: int) -> BaseRetriever:
+        """A shallow copy of the retriever with ``similarity_top_k = limit`` when it has one."""
+        if isinstance(getattr(self.retriever, "similarity_top_k", None), int):
+            sized = copy.copy(self.retriever)
+            try:
+                sized.similarity_top_k = limit  # type: ignore[attr-defined]
+            except AttributeError:
+                pass
+            else:
+                return sized
+        if not self._warned:
+            self._warned = True
+            warnings.warn(
+                f"{type(self.retriever).__name__} has no settable similarity_top_k, so it "
+                "decides how many nodes a search returns and es_search's top_k only cuts "
+                "them; configure its result count when you build it",
+                UserWarning,
+                stacklevel=4,
+            )
+        return self.retriever
+
     def __repr__(self) -> str:
         return f"LlamaIndexRetrieverAdapter({type(self.retriever).__name__})"
+
+
+def _found(hit: NodeWithScore) -> FoundDocument[NodeWithScore]:
+    return FoundDocument(
+        doc_id=hit.node.node_id,
+        content=hit.node.get_content(metadata_mode=MetadataMode.NONE),
+        metadata=hit.node.metadata,
+        score=hit.score if hit.score is not None else 0.0,
+        source=hit,
+    )

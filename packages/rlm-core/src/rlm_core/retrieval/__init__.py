@@ -1,6 +1,8 @@
 """Retrieval: search a corpus from inside the REPL (``es_search`` and friends).
 
-``RetrieverProtocol`` is the contract; ``BM25Retriever`` is the in-memory default
+``RetrieverProtocol`` is the contract; ``SingleSearchRetriever`` the base for
+adapters over a retriever with one kind of search (the LangChain and LlamaIndex
+integrations); ``BM25Retriever`` is the in-memory default
 (extra ``bm25``); ``ElasticsearchRetriever`` / ``AsyncElasticsearchRetriever``
 talk to an Elasticsearch-API server (extra ``elasticsearch``). The optional
 dependencies are imported only when those classes are first used.
@@ -14,8 +16,10 @@ from rlm_core.retrieval.base import (
     AsyncRetrieverProtocol,
     Document,
     EmbeddingFn,
+    Filters,
     RetrieverProtocol,
     SearchHit,
+    matches_filters,
 )
 from rlm_core.retrieval.errors import (
     AuthenticationError,
@@ -30,6 +34,7 @@ from rlm_core.retrieval.fusion import reciprocal_rank_fusion, weighted_fusion
 from rlm_core.retrieval.metrics import ndcg_at_k, recall_at_k
 from rlm_core.retrieval.multiquery import QueryRewriter, union_pool
 from rlm_core.retrieval.rerank import ListwiseReranker, TournamentReranker
+from rlm_core.retrieval.single_search import FoundDocument, SingleSearchRetriever
 
 if TYPE_CHECKING:
     from rlm_core.retrieval.bm25 import BM25Retriever
@@ -61,6 +66,8 @@ __all__ = [
     "ElasticsearchRetriever",
     "EmbeddingError",
     "EmbeddingFn",
+    "Filters",
+    "FoundDocument",
     "IndexNotFoundError",
     "ListwiseReranker",
     "MappingError",
@@ -69,7 +76,9 @@ __all__ = [
     "RetrieverError",
     "RetrieverProtocol",
     "SearchHit",
+    "SingleSearchRetriever",
     "TournamentReranker",
+    "matches_filters",
     "ndcg_at_k",
     "recall_at_k",
     "reciprocal_rank_fusion",
