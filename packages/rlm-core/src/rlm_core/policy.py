@@ -6,7 +6,6 @@ import threading
 from dataclasses import dataclass
 from typing import Literal
 
-from rlm_core.adapters.base import Usage
 from rlm_core.errors import (
     ConfigError,
     MaxRecursionExceeded,
@@ -15,6 +14,7 @@ from rlm_core.errors import (
     MaxTokensExceeded,
     PolicyError,
 )
+from rlm_core.usage import Usage
 
 OnLimit = Literal["finalize", "raise"]
 

@@ -7,7 +7,7 @@ import threading
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
-from rlm_core.adapters.base import Usage
+from rlm_core.usage import Usage
 
 StepKind = Literal[
     "root_call",
