@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from rlm_core.context import Context
-from rlm_core.engine.jsonish import as_records, parse_json_reply
+from rlm_core._jsonish import as_records, parse_json_reply
 
 if TYPE_CHECKING:
     from rlm_core.engine.subcalls import SubcallRunner

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from rlm_core.engine.jsonish import parse_json_reply
+from rlm_core._jsonish import parse_json_reply
 from rlm_core.errors import ConfigError
 from rlm_core.retrieval._llm import CachedCaller
 
