@@ -1,24 +1,25 @@
 """Everything model code can call in the REPL, defined once.
 
-The same definitions build the REPL namespace (``Toolkit.namespace``) and the
-helper list in the system prompt (``prompts.describe_helpers``), so the two never drift.
+``Toolkit`` adds the helpers that need the host (sub-calls, retrieval) to the context helpers of
+``rlm_core.repl.context_helpers``. The same definitions build the REPL namespace
+(``Toolkit.namespace``), the sandboxed worker's functions (context helpers run there, the others
+are forwarded to this object) and the helper list in the system prompt
+(``prompts.describe_helpers``), so they never drift.
 """
 
 from __future__ import annotations
 
-import inspect
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
-from rlm_core.context import Context
 from rlm_core._jsonish import as_records, parse_json_reply
+from rlm_core.context import Context
+from rlm_core.repl.context_helpers import ContextHelpers
+from rlm_core.repl.helper_registry import HelperSpec, helper
 
 if TYPE_CHECKING:
     from rlm_core.engine.subcalls import SubcallRunner
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 _NO_ANSWER = re.compile(
     r"^\s*(?:none|n/?a|null|unknown|no answer|not found|not (?:mentioned|present|available)"
@@ -27,41 +28,13 @@ _NO_ANSWER = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 
-_SPECS: dict[tuple[type, bool], list[HelperSpec]] = {}
-
-
-@dataclass(frozen=True, slots=True)
-class HelperSpec:
-    """How a helper is shown to the model."""
-
-    name: str
-    signature: str
-    summary: str
-    group: str
-    needs_retriever: bool
-    runs_in_repl: bool
-
-
-def helper(group: str, *, retriever: bool = False, in_repl: bool = False) -> Callable[[F], F]:
-    """Mark a ``Toolkit`` method as callable from the REPL.
-
-    ``in_repl`` marks helpers that read REPL variables and so must run where the
-    variables live (backends in another process implement them locally).
-    """
-
-    def mark(function: F) -> F:
-        function.__rlm_helper__ = (group, retriever, in_repl)  # type: ignore[attr-defined]
-        return function
-
-    return mark
-
 
 def is_no_answer(text: object) -> bool:
     """True for empty or "not found"-style replies."""
     return not isinstance(text, str) or not text.strip() or bool(_NO_ANSWER.match(text))
 
 
-class Toolkit:
+class Toolkit(ContextHelpers):
     """The helpers of one REPL. ``parent_step_id`` is the REPL step being run, so
     the sub-calls it makes are linked to it in the trace."""
 
@@ -74,87 +47,16 @@ class Toolkit:
         depth: int = 0,
         parallel_default: bool = False,
     ) -> None:
-        self.context = context
+        super().__init__(context)
         self.subcalls = subcalls
         self.retriever = retriever
         self.depth = depth
         self.parallel_default = parallel_default
         self.parent_step_id: int | None = None
-        self.variables: Mapping[str, Any] = {}
 
-    # -- namespace and docs ------------------------------------------------------------------
-    @classmethod
-    def specs(cls, *, with_retriever: bool) -> list[HelperSpec]:
-        """The helpers available, in definition order (computed once per class)."""
-        key = (cls, with_retriever)
-        cached = _SPECS.get(key)
-        if cached is None:
-            cached = _SPECS[key] = cls._collect_specs(with_retriever)
-        return list(cached)
-
-    @classmethod
-    def _collect_specs(cls, with_retriever: bool) -> list[HelperSpec]:
-        found = []
-        for name, member in vars(cls).items():
-            marker = getattr(member, "__rlm_helper__", None)
-            if marker is None:
-                continue
-            group, needs_retriever, in_repl = marker
-            if needs_retriever and not with_retriever:
-                continue
-            signature = _short_signature(member)
-            summary = (inspect.getdoc(member) or "").split("\n", 1)[0]
-            found.append(HelperSpec(name, signature, summary, group, needs_retriever, in_repl))
-        return found
-
-    def namespace(self) -> dict[str, Callable[..., Any]]:
-        """Bound helpers by name, ready to put in a REPL namespace."""
-        specs = self.specs(with_retriever=self.retriever is not None)
-        return {spec.name: getattr(self, spec.name) for spec in specs}
-
-    # -- context -----------------------------------------------------------------------------
-    @helper("context")
-    def peek(self, n: int = 2000) -> str:
-        """The first n characters of P."""
-        return self.context.text[: max(int(n), 0)]
-
-    @helper("context")
-    def tail(self, n: int = 2000) -> str:
-        """The last n characters of P."""
-        n = max(int(n), 0)
-        return self.context.text[-n:] if n else ""
-
-    @helper("context")
-    def lenP(self) -> int:
-        """Number of characters in P."""
-        return len(self.context.text)
-
-    @helper("context")
-    def grep(
-        self, pattern: str, window: int = 150, max_results: int = 20, regex: bool = False
-    ) -> list[str]:
-        """Case-insensitive search of P; each hit as '[@offset] ...text around it...'."""
-        text = self.context.text
-        hits = self.context.find(
-            pattern, regex=regex, max_matches=max_results, case_sensitive=False
-        )
-        return [
-            f"[@{hit.start}] {text[max(hit.start - window, 0) : hit.end + window]}" for hit in hits
-        ]
-
-    @helper("context")
-    def extract_after(self, marker: str, max_len: int = 128) -> str | None:
-        """Text right after the first occurrence of marker in P (no sub-call), or None."""
-        position = self.context.text.find(marker)
-        if position < 0:
-            return None
-        start = position + len(marker)
-        return self.context.text[start : start + max_len].strip()
-
-    @helper("context", in_repl=True)
-    def SHOW_VARS(self) -> str:
-        """List the variables you have defined, with their types and sizes."""
-        return describe_variables(self.variables)
+    def available_specs(self) -> list[HelperSpec]:
+        """Every helper, the retrieval ones only when a retriever is set."""
+        return self.specs(with_retriever=self.retriever is not None)
 
     # -- sub-calls ---------------------------------------------------------------------------
     @helper("subcalls")
@@ -328,30 +230,6 @@ class Toolkit:
             parent_id=self.parent_step_id,
             depth=self.depth,
         )
-
-
-def describe_variables(variables: Mapping[str, Any]) -> str:
-    """One line per user variable: name, type and size."""
-    rows = []
-    for name, value in variables.items():
-        if name.startswith("_") or callable(value) or name in {"P", "ctx", "history", "QUERY"}:
-            continue
-        size = f" len={len(value)}" if hasattr(value, "__len__") else ""
-        rows.append(f"{name}: {type(value).__name__}{size}")
-    return "\n".join(rows) if rows else "(no variables defined yet)"
-
-
-def _short_signature(function: Callable[..., Any]) -> str:
-    """``(n=2000) -> str``: parameter names and defaults, no annotations (prompt-friendly)."""
-    signature = inspect.signature(function)
-    params = [
-        name if param.default is inspect.Parameter.empty else f"{name}={param.default!r}"
-        for name, param in signature.parameters.items()
-        if name != "self"
-    ]
-    returns = signature.return_annotation
-    suffix = "" if returns is inspect.Signature.empty else f" -> {str(returns).strip(chr(39))}"
-    return f"({', '.join(params)}){suffix}"
 
 
 def _text(value: object) -> str:

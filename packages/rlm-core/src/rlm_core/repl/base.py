@@ -1,8 +1,12 @@
-"""The REPL contract every backend implements, and the backend registry."""
+"""The REPL contract every backend implements, and the backend registry.
+
+Standard library only (and ``rlm_core.errors``): the sandboxed worker imports this module.
+"""
 
 from __future__ import annotations
 
 import ast
+import importlib
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from rlm_core.errors import ConfigError
 
 if TYPE_CHECKING:
-    from rlm_core.engine.toolkit import Toolkit
+    from rlm_core.repl.context_helpers import ContextHelpers
 
 DEFAULT_MAX_OUTPUT_CHARS = 4000
 REPL_FILENAME = "<repl>"
@@ -47,7 +51,7 @@ REPLProtocol = REPL
 
 
 class REPLFactory(Protocol):
-    def __call__(self, toolkit: Toolkit, *, max_output_chars: int) -> REPL: ...
+    def __call__(self, toolkit: ContextHelpers, *, max_output_chars: int) -> REPL: ...
 
 
 class OutputBuffer:
@@ -123,6 +127,12 @@ def format_error(error: BaseException, *, max_frames: int = 3) -> str:
 
 
 _BACKENDS: dict[str, Callable[..., REPL]] = {}
+# The built-in backends, imported on first use (so importing one never loads the others).
+_BUILTIN_BACKENDS = {
+    "python": ("rlm_core.repl.python_repl", "create_python_repl"),
+    "isolated": ("rlm_core.repl.isolated.host", "create_isolated_repl"),
+    "monty": ("rlm_core.repl.monty_repl", "create_monty_repl"),
+}
 
 
 def register_backend(name: str, factory: Callable[..., REPL]) -> None:
@@ -132,13 +142,16 @@ def register_backend(name: str, factory: Callable[..., REPL]) -> None:
 
 def backend_factory(name: str) -> Callable[..., REPL]:
     """The factory registered under ``name``; ``ConfigError`` listing the choices otherwise."""
+    if name not in _BACKENDS and name in _BUILTIN_BACKENDS:
+        module, attribute = _BUILTIN_BACKENDS[name]
+        register_backend(name, getattr(importlib.import_module(module), attribute))
     try:
         return _BACKENDS[name]
     except KeyError:
         raise ConfigError(
-            f"unknown repl_backend {name!r}; choose one of {sorted(_BACKENDS)}"
+            f"unknown repl_backend {name!r}; choose one of {backend_names()}"
         ) from None
 
 
 def backend_names() -> list[str]:
-    return sorted(_BACKENDS)
+    return sorted(set(_BACKENDS) | set(_BUILTIN_BACKENDS))

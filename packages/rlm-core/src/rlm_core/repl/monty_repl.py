@@ -22,13 +22,13 @@ import threading
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
-from rlm_core.engine.toolkit import describe_variables
 from rlm_core.errors import ConfigError, ReplError
 from rlm_core.repl.base import DEFAULT_MAX_OUTPUT_CHARS, ExecResult, OutputBuffer
+from rlm_core.repl.context_helpers import describe_variables
 from rlm_core.repl.monty_names import bound_names, pass_variables_to_show_vars
 
 if TYPE_CHECKING:
-    from rlm_core.engine.toolkit import Toolkit
+    from rlm_core.repl.context_helpers import ContextHelpers
 
 INSTALL_HINT = 'repl_backend="monty" needs pydantic-monty 1.x: pip install "rlm-core[monty]"'
 CONTEXT_METHODS = frozenset(
@@ -68,7 +68,7 @@ class MontyREPL:
 
     def __init__(
         self,
-        toolkit: Toolkit,
+        toolkit: ContextHelpers,
         *,
         max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
         duration_seconds: float = 30.0,
@@ -197,7 +197,7 @@ def _short(traceback: str) -> str:
 
 
 def create_monty_repl(
-    toolkit: Toolkit, *, max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS, **options: Any
+    toolkit: ContextHelpers, *, max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS, **options: Any
 ) -> MontyREPL:
     """The ``"monty"`` backend factory (``options``: the limits of ``MontyREPL``)."""
     return MontyREPL(toolkit, max_output_chars=max_output_chars, **options)

@@ -19,12 +19,11 @@ from rlm_core.repl.base import (
     ExecResult,
     OutputBuffer,
     format_error,
-    register_backend,
     split_last_expression,
 )
 
 if TYPE_CHECKING:
-    from rlm_core.engine.toolkit import Toolkit
+    from rlm_core.repl.context_helpers import ContextHelpers
 
 ALLOWED_MODULES = frozenset(
     {
@@ -110,7 +109,7 @@ def _guarded_import(
 class PythonREPL:
     """Runs code with ``exec`` in one persistent namespace."""
 
-    def __init__(self, toolkit: Toolkit, *, max_output_chars: int = 4000) -> None:
+    def __init__(self, toolkit: ContextHelpers, *, max_output_chars: int = 4000) -> None:
         self.max_output_chars = max_output_chars
         self._lock = threading.Lock()
         self._buffer = OutputBuffer(max_output_chars)
@@ -160,9 +159,6 @@ class PythonREPL:
         self.namespace.clear()
 
 
-def create_python_repl(toolkit: Toolkit, *, max_output_chars: int = 4000) -> PythonREPL:
+def create_python_repl(toolkit: ContextHelpers, *, max_output_chars: int = 4000) -> PythonREPL:
     warn_trusted_only()
     return PythonREPL(toolkit, max_output_chars=max_output_chars)
-
-
-register_backend("python", create_python_repl)

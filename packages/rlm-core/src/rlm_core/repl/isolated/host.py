@@ -2,7 +2,8 @@
 
 Model code runs in a confined worker process (see ``process.py``, ``worker.py`` and
 ``sandbox.py``). Context helpers and ``ctx`` run inside the worker on its own copy of the
-context; sub-call and retrieval helpers are proxied here and served by the real ``Toolkit``.
+context; the other helpers (sub-calls, retrieval) are forwarded here and served by the host's
+helper object (the engine's ``Toolkit``).
 When the worker dies or hits a limit it is killed and restarted, and the model is told that
 its variables were lost.
 """
@@ -16,10 +17,11 @@ import pickle
 import threading
 import time
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rlm_core.errors import ReplError
 from rlm_core.repl.base import DEFAULT_MAX_OUTPUT_CHARS, ExecResult, cap_output
+from rlm_core.repl.context_helpers import ContextHelpers
 from rlm_core.repl.isolated import policy
 from rlm_core.repl.isolated.framing import (
     NotPlainData,
@@ -39,10 +41,10 @@ from rlm_core.repl.isolated.process import (
     take_worker,
 )
 
-if TYPE_CHECKING:
-    from rlm_core.engine.toolkit import Toolkit
-
 MAX_ERROR_CHARS = 20_000
+# The helpers the worker runs itself (it builds a ``ContextHelpers`` over its copy of the
+# context); every other helper is forwarded to the host's helper object.
+WORKER_HELPERS = frozenset(spec.name for spec in ContextHelpers.specs(with_retriever=False))
 LOST_NOTE = (
     "The REPL worker was killed and restarted: every variable defined so far is lost "
     "(P, ctx and the helper functions are available again)."
@@ -78,7 +80,7 @@ class IsolatedREPL:
 
     def __init__(
         self,
-        toolkit: Toolkit,
+        toolkit: ContextHelpers,
         *,
         max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
         limits: IsolationLimits | None = None,
@@ -87,13 +89,14 @@ class IsolatedREPL:
         self.toolkit = toolkit
         self.max_output_chars = max_output_chars
         self.limits = limits if limits is not None else IsolationLimits(**limit_options)
-        specs = toolkit.specs(with_retriever=toolkit.retriever is not None)
-        local = [s.name for s in specs if s.runs_in_repl or s.group == "context"]
-        self._remote = frozenset(s.name for s in specs if s.name not in local)
+        specs = toolkit.available_specs()
+        local = [s.name for s in specs if s.name in WORKER_HELPERS]
+        remote = {s.name: s.describe() for s in specs if s.name not in WORKER_HELPERS}
+        self._remote = frozenset(remote)
         self._lock = threading.Lock()
         self._variables: dict[str, Any] = {}  # set by the host: replayed after a restart
         self._closed = False
-        self._init = self._init_message(local)
+        self._init = self._init_message(local, remote)
         self._res = _Resources(new_memfd())
         self._finalizer = weakref.finalize(self, self._res.release)
         try:
@@ -103,7 +106,7 @@ class IsolatedREPL:
             raise
 
     # -- set-up --------------------------------------------------------------------------------
-    def _init_message(self, local: list[str]) -> dict[str, Any]:
+    def _init_message(self, local: list[str], remote: dict[str, str]) -> dict[str, Any]:
         from rlm_core.repl.isolated import sandbox
 
         limits = self.limits
@@ -121,7 +124,7 @@ class IsolatedREPL:
         context = self.toolkit.context
         return {
             "local_helpers": local,
-            "remote_helpers": sorted(self._remote),
+            "remote_helpers": remote,
             "max_output_chars": self.max_output_chars,
             "memory_bytes": limits.memory_mb * MB,
             "file_bytes": limits.scratch_mb * MB,
@@ -321,7 +324,7 @@ def _builtin_base(error: BaseException) -> str:
 
 
 def create_isolated_repl(
-    toolkit: Toolkit,
+    toolkit: ContextHelpers,
     *,
     max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
     limits: IsolationLimits | None = None,

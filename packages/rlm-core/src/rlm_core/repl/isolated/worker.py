@@ -23,8 +23,8 @@ from collections.abc import Callable
 from typing import Any
 
 from rlm_core.context import Context
-from rlm_core.engine.toolkit import Toolkit
 from rlm_core.repl.base import REPL_FILENAME, OutputBuffer, format_error, split_last_expression
+from rlm_core.repl.context_helpers import ContextHelpers
 from rlm_core.repl.isolated import sandbox
 from rlm_core.repl.isolated.framing import (
     NotPlainData,
@@ -94,23 +94,25 @@ class Worker:
         self.channel = channel
         self.max_output_chars: int = init["max_output_chars"]
         self.namespace: dict[str, Any] = {"__name__": "__repl__", "__builtins__": builtins}
-        local = Toolkit(context, None)  # type: ignore[arg-type]  # local helpers never sub-call
+        local = ContextHelpers(context)
         local.variables = self.namespace
         for name in init["local_helpers"]:
             self.namespace[name] = getattr(local, name)
-        for name in init["remote_helpers"]:
-            self.namespace[name] = self._remote(name)
+        for name, description in init["remote_helpers"].items():
+            self.namespace[name] = self._remote(name, description)
         self.namespace["P"] = context.text
         self.namespace["ctx"] = context
         self.namespace.update(init["variables"])
 
-    def _remote(self, name: str) -> Callable[..., Any]:
+    def _remote(self, name: str, description: str) -> Callable[..., Any]:
+        """A stand-in for a host helper: the call goes to the host, which runs the real one."""
         channel = self.channel
 
         def helper(*args: Any, **kwargs: Any) -> Any:
             return channel.call(name, args, kwargs)
 
         helper.__name__ = helper.__qualname__ = name
+        helper.__doc__ = description
         return helper
 
     def serve(self) -> None:
