@@ -2,39 +2,47 @@
 
 The long context lives as variables in a REPL; the model writes code to inspect
 it, calls sub-models on pieces, and returns a final answer.
+
+Public names are imported on first use (PEP 562), so importing one submodule never loads the
+whole library.
 """
 
-from rlm_core.cache import FileCache
-from rlm_core.context import Context, Match
-from rlm_core.engine.prompts import BASE_SYSTEM_PROMPT
-from rlm_core.errors import (
-    AdapterError,
-    ConfigError,
-    ContextError,
-    MaxRecursionExceeded,
-    MaxStepsExceeded,
-    MaxSubcallsExceeded,
-    MaxTokensExceeded,
-    PolicyError,
-    ReplError,
-    RLMError,
-    SubcallTooLargeError,
-)
-from rlm_core.events import Event, EventListener
-from rlm_core.options import RLMOptions
-from rlm_core.policy import Policy
-from rlm_core.repl import ExecResult, REPLProtocol
-from rlm_core.retrieval import (
-    ListwiseReranker,
-    QueryRewriter,
-    TournamentReranker,
-    ndcg_at_k,
-    recall_at_k,
-    union_pool,
-)
-from rlm_core.rlm import RLM
-from rlm_core.router import ExecutionProfile, RouterConfig, SmartRouter
-from rlm_core.trace import Trace, TraceStep
+from typing import TYPE_CHECKING
+
+from rlm_core._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from rlm_core.cache import FileCache
+    from rlm_core.context import Context, Match
+    from rlm_core.engine.prompts import BASE_SYSTEM_PROMPT
+    from rlm_core.errors import (
+        AdapterError,
+        ConfigError,
+        ContextError,
+        MaxRecursionExceeded,
+        MaxStepsExceeded,
+        MaxSubcallsExceeded,
+        MaxTokensExceeded,
+        PolicyError,
+        ReplError,
+        RLMError,
+        SubcallTooLargeError,
+    )
+    from rlm_core.events import Event, EventListener
+    from rlm_core.options import RLMOptions
+    from rlm_core.policy import Policy
+    from rlm_core.repl.base import ExecResult, REPLProtocol
+    from rlm_core.retrieval import (
+        ListwiseReranker,
+        QueryRewriter,
+        TournamentReranker,
+        ndcg_at_k,
+        recall_at_k,
+        union_pool,
+    )
+    from rlm_core.rlm import RLM
+    from rlm_core.router import ExecutionProfile, RouterConfig, SmartRouter
+    from rlm_core.trace import Trace, TraceStep
 
 __version__ = "0.1.0"
 
@@ -74,3 +82,42 @@ __all__ = [
     "recall_at_k",
     "union_pool",
 ]
+
+# Where each public name is defined (kept equal to __all__ by a test).
+_EXPORTS: dict[str, str] = {
+    "FileCache": "rlm_core.cache",
+    "Context": "rlm_core.context",
+    "Match": "rlm_core.context",
+    "BASE_SYSTEM_PROMPT": "rlm_core.engine.prompts",
+    "AdapterError": "rlm_core.errors",
+    "ConfigError": "rlm_core.errors",
+    "ContextError": "rlm_core.errors",
+    "MaxRecursionExceeded": "rlm_core.errors",
+    "MaxStepsExceeded": "rlm_core.errors",
+    "MaxSubcallsExceeded": "rlm_core.errors",
+    "MaxTokensExceeded": "rlm_core.errors",
+    "PolicyError": "rlm_core.errors",
+    "ReplError": "rlm_core.errors",
+    "RLMError": "rlm_core.errors",
+    "SubcallTooLargeError": "rlm_core.errors",
+    "Event": "rlm_core.events",
+    "EventListener": "rlm_core.events",
+    "RLMOptions": "rlm_core.options",
+    "Policy": "rlm_core.policy",
+    "ExecResult": "rlm_core.repl.base",
+    "REPLProtocol": "rlm_core.repl.base",
+    "ListwiseReranker": "rlm_core.retrieval",
+    "QueryRewriter": "rlm_core.retrieval",
+    "TournamentReranker": "rlm_core.retrieval",
+    "ndcg_at_k": "rlm_core.retrieval",
+    "recall_at_k": "rlm_core.retrieval",
+    "union_pool": "rlm_core.retrieval",
+    "RLM": "rlm_core.rlm",
+    "ExecutionProfile": "rlm_core.router",
+    "RouterConfig": "rlm_core.router",
+    "SmartRouter": "rlm_core.router",
+    "Trace": "rlm_core.trace",
+    "TraceStep": "rlm_core.trace",
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

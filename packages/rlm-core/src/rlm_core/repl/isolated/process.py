@@ -30,18 +30,15 @@ from typing import Any
 from rlm_core.context import Context
 from rlm_core.repl.isolated.framing import loads_plain, recv_bytes, send_message
 
-SRC_ROOT = str(Path(__file__).resolve().parents[2])  # .../rlm_core
-# Make the rlm_core packages importable without running rlm_core/__init__.py (which imports
-# the HTTP stack): only the modules the worker needs are loaded.
+IMPORT_ROOT = str(Path(__file__).resolve().parents[3])  # the directory that holds rlm_core
+# The worker imports its module plainly: the package __init__ files on the way are lazy, so only
+# the standard library and the few rlm_core modules the worker needs are loaded (a test keeps it
+# so). The import root leaves sys.path again before any model code can run.
 BOOTSTRAP = """
-import sys, types
-root = sys.argv[1]
-for name, sub in (("rlm_core", ""), ("rlm_core.engine", "/engine"), ("rlm_core.repl", "/repl"),
-                  ("rlm_core.repl.isolated", "/repl/isolated")):
-    module = types.ModuleType(name)
-    module.__path__ = [root + sub]
-    sys.modules[name] = module
+import sys
+sys.path.insert(0, sys.argv[1])
 from rlm_core.repl.isolated.worker import main
+del sys.path[0]
 main(int(sys.argv[2]))
 """
 CLEAN_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
@@ -79,7 +76,7 @@ class WorkerProcess:
         self.sock = host_sock
         try:
             env = {**CLEAN_ENV, "HOME": self.scratch, "TMPDIR": self.scratch}
-            argv = [sys.executable, "-I", "-S", "-c", BOOTSTRAP, SRC_ROOT,
+            argv = [sys.executable, "-I", "-S", "-c", BOOTSTRAP, IMPORT_ROOT,
                     str(worker_sock.fileno())]  # fmt: skip
             self.proc = subprocess.Popen(
                 argv,
