@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from langchain_core.documents import Document
 from langchain_core.embeddings import DeterministicFakeEmbedding
 from langchain_core.vectorstores import InMemoryVectorStore
 
+from rlm_core import ConfigError
 from rlm_langchain import LangChainRetrieverAdapter
 
 from .conftest import KeywordRetriever
@@ -47,3 +49,11 @@ def test_filters_apply_before_top_k_and_match_list_metadata() -> None:
     assert ids(hits) == ["r1", "r3", "r5"]  # list-valued metadata; 12 fetched, then cut
     assert adapter.get("r5")["metadata"]["n"] == 5
     assert [doc.id for doc in adapter.documents] == ["r1", "r3", "r5"]
+
+
+def test_full_filter_set_and_bad_filters() -> None:
+    adapter = LangChainRetrieverAdapter(KeywordRetriever(documents=MANY, k=2))
+    hits = adapter.search("harbour", top_k=10, filters={"n": {"gte": 8}, "tags": {"not": "odd"}})
+    assert ids(hits) == ["r8", "r10"]
+    with pytest.raises(ConfigError, match="filter 'n' sets both"):
+        adapter.search("harbour", filters={"n": {"gt": 1, "gte": 2}})

@@ -9,6 +9,7 @@ from llama_index.core import Document, VectorStoreIndex
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
+from rlm_core import ConfigError
 from rlm_llamaindex import LlamaIndexRetrieverAdapter
 
 NODES = [
@@ -73,3 +74,12 @@ def test_node_cache_is_bounded_and_shared_across_runs() -> None:
     assert adapter.fresh().get("n9")["content"] == "memo 9 about the harbour"
     with pytest.raises(KeyError, match="call es_search first"):
         adapter.fresh().get("n0")
+
+
+@pytest.mark.filterwarnings("ignore:FixedRetriever has no settable")
+def test_full_filter_set_and_bad_filters() -> None:
+    adapter = LlamaIndexRetrieverAdapter(FixedRetriever(NODES))
+    hits = adapter.search("harbour", top_k=10, filters={"n": {"lt": 4}, "tags": {"prefix": "ev"}})
+    assert [h["doc_id"] for h in hits] == ["n0", "n2"]
+    with pytest.raises(ConfigError, match="filter 'n' has unknown operator"):
+        adapter.search("harbour", filters={"n": {"between": [1, 2]}})

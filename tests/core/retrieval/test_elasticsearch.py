@@ -25,9 +25,13 @@ from .conftest import EmbeddingsHandler, free_port
 from .toy import DOCS, toy_embed
 
 
-@pytest.fixture
-def es(es_url: str, index_name: str) -> Iterator[ElasticsearchRetriever]:
-    retriever = ElasticsearchRetriever(es_url, index_name, embedding_fn=toy_embed)
+@pytest.fixture(params=[None, "metadata"], ids=["flat", "nested"])
+def es(
+    es_url: str, index_name: str, request: pytest.FixtureRequest
+) -> Iterator[ElasticsearchRetriever]:
+    retriever = ElasticsearchRetriever(
+        es_url, index_name, embedding_fn=toy_embed, metadata_field=request.param
+    )
     retriever.create_index(recreate=True)
     assert retriever.bulk_index(DOCS) == len(DOCS)
     yield retriever
@@ -50,7 +54,10 @@ def test_create_index_mapping(es: ElasticsearchRetriever) -> None:
     assert props["content"]["type"] == "text"
     assert props["embedding"]["type"] == "dense_vector"
     assert props["embedding"]["dims"] == 3  # probed from the embedder
-    assert props["metadata"]["properties"]["lang"]["type"] == "keyword"
+    if es.options.metadata_field is None:  # flat: metadata fields beside the content
+        assert props["lang"]["type"] == "keyword" and "metadata" not in props
+    else:
+        assert props["metadata"]["properties"]["lang"]["type"] == "keyword"
     assert es.count() == len(DOCS)
 
 

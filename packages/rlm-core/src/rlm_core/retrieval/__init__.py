@@ -19,7 +19,6 @@ from rlm_core.retrieval.base import (
     Filters,
     RetrieverProtocol,
     SearchHit,
-    matches_filters,
 )
 from rlm_core.retrieval.errors import (
     AuthenticationError,
@@ -30,6 +29,7 @@ from rlm_core.retrieval.errors import (
     RetrieverConnectionError,
     RetrieverError,
 )
+from rlm_core.retrieval.filters import Condition, matches_filters, parse_filters
 from rlm_core.retrieval.fusion import reciprocal_rank_fusion, weighted_fusion
 from rlm_core.retrieval.metrics import ndcg_at_k, recall_at_k
 from rlm_core.retrieval.multiquery import QueryRewriter, union_pool
@@ -61,6 +61,7 @@ __all__ = [
     "AsyncRetrieverProtocol",
     "AuthenticationError",
     "BM25Retriever",
+    "Condition",
     "Document",
     "DocumentNotFoundError",
     "ElasticsearchRetriever",
@@ -80,6 +81,7 @@ __all__ = [
     "TournamentReranker",
     "matches_filters",
     "ndcg_at_k",
+    "parse_filters",
     "recall_at_k",
     "reciprocal_rank_fusion",
     "union_pool",

@@ -13,6 +13,10 @@ from rlm_core.retrieval.base import EmbeddingFn
 class EsRetrieverBase:
     """Validated options, the embedder, the client and the ``EsPlanner``.
 
+    ``metadata_field=None`` (the default) reads and writes metadata as the flat
+    ``_source`` fields beside the content, as pyrlm-runtime does; a field name such
+    as ``"metadata"`` keeps it nested under that one object field.
+
     Subclasses create their client in ``_new_client`` and perform the planner's effects.
     """
 
@@ -29,7 +33,7 @@ class EsRetrieverBase:
         embedding_base_url: str | None = None,
         embedding_api_key: str | None = None,
         content_field: str = "content",
-        metadata_field: str = "metadata",
+        metadata_field: str | None = None,
         vector_field: str = "embedding",
         preview_chars: int = 200,
         hybrid_method: str = "rrf",

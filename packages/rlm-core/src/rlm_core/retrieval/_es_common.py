@@ -3,7 +3,7 @@ hit conversion and error translation. No I/O here."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +22,7 @@ from rlm_core.retrieval.errors import (
     RetrieverConnectionError,
     RetrieverError,
 )
+from rlm_core.retrieval.filters import Condition, es_bool_clauses
 from rlm_core.retrieval.fusion import HybridMethod, check_hybrid
 
 
@@ -39,12 +40,17 @@ def import_elasticsearch() -> Any:
 
 @dataclass(frozen=True, slots=True)
 class EsOptions:
-    """Validated field names and search options."""
+    """Validated field names and search options.
+
+    ``metadata_field=None`` is the flat layout: every ``_source`` field except the
+    content and vector fields is metadata, and filters name those fields. A name
+    (e.g. ``"metadata"``) is the nested layout: metadata is the object under it and
+    a filter on ``key`` queries ``<metadata_field>.key``."""
 
     host: str
     index: str
     content_field: str
-    metadata_field: str
+    metadata_field: str | None
     vector_field: str
     preview_chars: int
     hybrid_method: HybridMethod
@@ -55,8 +61,16 @@ class EsOptions:
     @classmethod
     def build(cls, **values: Any) -> EsOptions:
         for name in ("host", "index", "content_field", "metadata_field", "vector_field"):
+            if name == "metadata_field" and values[name] is None:
+                continue
             if not isinstance(values[name], str) or not values[name]:
                 raise ConfigError(f"{name} must be a non-empty str, got {values[name]!r}")
+        metadata_field = values["metadata_field"]
+        if metadata_field in (values["content_field"], values["vector_field"]):
+            raise ConfigError(
+                f"metadata_field {metadata_field!r} is also the content or vector field; "
+                "name another field, or use metadata_field=None for the flat layout"
+            )
         check_positive("preview_chars", values["preview_chars"])
         check_positive("num_candidates", values["num_candidates"])
         values["hybrid_method"] = check_hybrid(
@@ -102,11 +116,13 @@ def pick_embedder(
 
 
 def index_mapping(opts: EsOptions, dims: int | None, similarity: str) -> dict[str, Any]:
-    """Mapping: analysed text content, keyword metadata strings, optional dense_vector."""
-    properties: dict[str, Any] = {
-        opts.content_field: {"type": "text"},
-        opts.metadata_field: {"type": "object"},
-    }
+    """Mapping: analysed text content, metadata strings as ``keyword`` (exact filters),
+    and an optional dense_vector. Flat layout: every other string field is a keyword."""
+    properties: dict[str, Any] = {opts.content_field: {"type": "text"}}
+    strings: dict[str, Any] = {"match_mapping_type": "string", "mapping": {"type": "keyword"}}
+    if opts.metadata_field is not None:
+        properties[opts.metadata_field] = {"type": "object"}
+        strings["path_match"] = f"{opts.metadata_field}.*"
     if dims is not None:
         properties[opts.vector_field] = {
             "type": "dense_vector",
@@ -114,44 +130,34 @@ def index_mapping(opts: EsOptions, dims: int | None, similarity: str) -> dict[st
             "index": True,
             "similarity": similarity,
         }
-    return {
-        "dynamic_templates": [
-            {
-                "metadata_strings": {
-                    "path_match": f"{opts.metadata_field}.*",
-                    "match_mapping_type": "string",
-                    "mapping": {"type": "keyword"},
-                }
-            }
-        ],
-        "properties": properties,
-    }
+    return {"dynamic_templates": [{"metadata_strings": strings}], "properties": properties}
 
 
-def filter_clauses(opts: EsOptions, filters: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """term for a single value, terms for a list (any-of), on ``metadata.<key>``."""
-    clauses: list[dict[str, Any]] = []
-    for key, value in filters.items():
-        field = key if key.startswith(f"{opts.metadata_field}.") else f"{opts.metadata_field}.{key}"
-        if isinstance(value, list | tuple | set):
-            clauses.append({"terms": {field: list(value)}})
-        else:
-            clauses.append({"term": {field: value}})
-    return clauses
+def field_name(opts: EsOptions, key: str) -> str:
+    """The indexed field a filter on ``key`` queries."""
+    prefix = opts.metadata_field
+    if prefix is None or key.startswith(f"{prefix}."):
+        return key
+    return f"{prefix}.{key}"
+
+
+def filter_query(opts: EsOptions, conditions: Sequence[Condition]) -> dict[str, Any]:
+    """The ``bool`` body (``filter`` / ``must_not``) of the parsed filters."""
+    return es_bool_clauses(conditions, lambda key: field_name(opts, key))
 
 
 def match_body(
-    opts: EsOptions, query: str, size: int, filters: Mapping[str, Any]
+    opts: EsOptions, query: str, size: int, conditions: Sequence[Condition]
 ) -> dict[str, Any]:
     match = {"match": {opts.content_field: query}}
     body_query: dict[str, Any] = (
-        {"bool": {"must": [match], "filter": filter_clauses(opts, filters)}} if filters else match
+        {"bool": {"must": [match], **filter_query(opts, conditions)}} if conditions else match
     )
     return {"query": body_query, "size": size, "source_excludes": [opts.vector_field]}
 
 
 def knn_body(
-    opts: EsOptions, vector: list[float], size: int, filters: Mapping[str, Any]
+    opts: EsOptions, vector: list[float], size: int, conditions: Sequence[Condition]
 ) -> dict[str, Any]:
     knn: dict[str, Any] = {
         "field": opts.vector_field,
@@ -159,9 +165,17 @@ def knn_body(
         "k": size,
         "num_candidates": max(opts.num_candidates, size),
     }
-    if filters:
-        knn["filter"] = {"bool": {"filter": filter_clauses(opts, filters)}}
+    if conditions:
+        knn["filter"] = {"bool": filter_query(opts, conditions)}
     return {"knn": knn, "size": size, "source_excludes": [opts.vector_field]}
+
+
+def metadata_of(opts: EsOptions, source: Mapping[str, Any]) -> dict[str, Any]:
+    """A document's metadata from its ``_source``, in either layout."""
+    if opts.metadata_field is not None:
+        return dict(source.get(opts.metadata_field) or {})
+    skip = (opts.content_field, opts.vector_field)
+    return {key: value for key, value in source.items() if key not in skip}
 
 
 def to_hits(opts: EsOptions, response: Any) -> list[SearchHit]:
@@ -175,7 +189,7 @@ def to_hits(opts: EsOptions, response: Any) -> list[SearchHit]:
                     str(source.get(opts.content_field, "")), opts.preview_chars
                 ),
                 "score": float(hit.get("_score") or 0.0),
-                "metadata": dict(source.get(opts.metadata_field) or {}),
+                "metadata": metadata_of(opts, source),
             }
         )
     return hits
@@ -186,7 +200,7 @@ def to_document(opts: EsOptions, response: Any) -> Document:
     return {
         "doc_id": str(response["_id"]),
         "content": str(source.get(opts.content_field, "")),
-        "metadata": dict(source.get(opts.metadata_field) or {}),
+        "metadata": metadata_of(opts, source),
     }
 
 
@@ -271,10 +285,18 @@ def bulk_actions(
 ) -> list[dict[str, Any]]:
     actions = []
     for i, doc in enumerate(docs):
-        source: dict[str, Any] = {
-            opts.content_field: doc["content"],
-            opts.metadata_field: doc["metadata"],
-        }
+        source: dict[str, Any]
+        if opts.metadata_field is not None:
+            source = {opts.content_field: doc["content"], opts.metadata_field: doc["metadata"]}
+        else:
+            clash = {opts.content_field, opts.vector_field} & set(doc["metadata"])
+            if clash:
+                raise ConfigError(
+                    f"document {doc['doc_id']!r} has metadata field {sorted(clash)[0]!r}, which "
+                    "is also the content or vector field of this flat-layout index; rename it, "
+                    "or keep metadata under one field with metadata_field='metadata'"
+                )
+            source = {**doc["metadata"], opts.content_field: doc["content"]}
         if vectors is not None:
             source[opts.vector_field] = vectors[i]
         actions.append({"_index": opts.index, "_id": doc["doc_id"], "_source": source})

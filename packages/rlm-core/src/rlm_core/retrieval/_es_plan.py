@@ -164,8 +164,9 @@ class EsPlanner:
         for start in range(0, len(docs), batch_size):
             chunk = docs[start : start + batch_size]
             vectors = (yield from self._embed([d["content"] for d in chunk])) if embed else None
+            actions = common.bulk_actions(self.options, chunk, vectors)
             try:
-                done = yield Bulk(common.bulk_actions(self.options, chunk, vectors))
+                done = yield Bulk(actions)
             except Exception as error:
                 es = common.import_elasticsearch()
                 if isinstance(error, es.helpers.BulkIndexError):

@@ -6,9 +6,11 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, TypedDict, runtime_checkable
 
 from rlm_core.errors import ConfigError
+from rlm_core.retrieval.filters import Condition, parse_filters
 
 EmbeddingFn = Callable[[list[str]], Sequence[Sequence[float]]]
 Filters = Mapping[str, Any]
+"""Metadata field -> filter; the shapes are listed in ``rlm_core.retrieval.filters``."""
 
 
 class SearchHit(TypedDict):
@@ -73,40 +75,19 @@ class AsyncRetrieverProtocol(Protocol):
     async def get(self, doc_id: str) -> Mapping[str, Any]: ...
 
 
-def check_query(query: Any, top_k: Any, filters: Any) -> tuple[str, int, dict[str, Any]]:
-    """Validate the common search arguments; returns them normalised."""
+def check_query(query: Any, top_k: Any, filters: Any) -> tuple[str, int, tuple[Condition, ...]]:
+    """Validate the common search arguments; returns them normalised (filters parsed)."""
     if not isinstance(query, str) or not query.strip():
         raise ConfigError(f"query must be a non-empty str, got {query!r:.80}")
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
         raise ConfigError(f"top_k must be an int >= 1, got {top_k!r}")
-    if filters is None:
-        return query, top_k, {}
-    if not isinstance(filters, Mapping):
-        raise ConfigError(
-            f"filters must be a dict of metadata field -> value (or list of values), "
-            f"got {type(filters).__name__}"
-        )
-    return query, top_k, dict(filters)
+    return query, top_k, parse_filters(filters)
 
 
 def check_positive(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{name} must be an int >= 1, got {value!r}")
     return value
-
-
-def matches_filters(metadata: Mapping[str, Any], filters: Mapping[str, Any]) -> bool:
-    """Exact match on every key; a list in ``filters`` means any-of, and a list in the
-    document matches when any of its elements does (Elasticsearch ``term``/``terms``)."""
-    for key, wanted in filters.items():
-        if key not in metadata:
-            return False
-        have = metadata[key]
-        have_values = list(have) if isinstance(have, list | tuple) else [have]
-        wanted_values = list(wanted) if isinstance(wanted, list | tuple | set) else [wanted]
-        if not any(value in wanted_values for value in have_values):
-            return False
-    return True
 
 
 def make_preview(content: str, length: int) -> str:

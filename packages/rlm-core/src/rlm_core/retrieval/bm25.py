@@ -18,10 +18,10 @@ from rlm_core.retrieval.base import (
     check_positive,
     check_query,
     make_preview,
-    matches_filters,
     normalize_documents,
 )
 from rlm_core.retrieval.errors import DocumentNotFoundError, EmbeddingError
+from rlm_core.retrieval.filters import Condition, matches_filters
 from rlm_core.retrieval.fusion import check_hybrid, fuse
 
 
@@ -30,8 +30,9 @@ class BM25Retriever:
     hybrid search when ``embedding_fn(list[str]) -> list[list[float]]`` is given.
 
     Implements ``RetrieverProtocol``. Scores use Okapi BM25 (k1, b); ``backend``
-    is "bm25s" (default, fastest) or "rank_bm25". Filters match metadata exactly
-    (a list means any-of).
+    is "bm25s" (default, fastest) or "rank_bm25". ``filters`` are the shared
+    metadata filters (``rlm_core.retrieval.filters``: term, any-of, range, exists,
+    prefix, not), applied before the ``top_k`` cut.
     """
 
     def __init__(
@@ -104,10 +105,10 @@ class BM25Retriever:
         self, query: str, top_k: int = 10, filters: Filters | None = None
     ) -> list[SearchHit]:
         """BM25 and vector results fused (reciprocal rank fusion, or weighted scores)."""
-        query, top_k, wanted = check_query(query, top_k, filters)
+        query, top_k, _ = check_query(query, top_k, filters)
         pool = max(top_k, self.candidates)
-        keyword = self.search(query, pool, wanted)
-        vector = self.vector_search(query, pool, wanted)
+        keyword = self.search(query, pool, filters)
+        vector = self.vector_search(query, pool, filters)
         return fuse(
             keyword,
             vector,
@@ -134,7 +135,7 @@ class BM25Retriever:
         self,
         scores: np.ndarray[Any, np.dtype[np.float64]],
         top_k: int,
-        filters: dict[str, Any],
+        filters: tuple[Condition, ...],
         *,
         positive_only: bool,
     ) -> list[SearchHit]:

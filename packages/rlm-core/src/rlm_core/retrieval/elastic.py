@@ -29,7 +29,10 @@ class ElasticsearchRetriever(EsRetrieverBase):
     ``search`` is a BM25 ``match`` on ``content_field``; ``vector_search`` is a
     ``knn`` search on the ``dense_vector`` field ``vector_field``; ``hybrid_search``
     fuses the two lists client-side (reciprocal rank fusion, or weighted scores).
-    Filters become a bool filter of ``term``/``terms`` on ``metadata.<key>``.
+    Metadata is the flat ``_source`` fields beside the content by default, or the
+    object under ``metadata_field=`` ("nested" layout). ``filters`` (term, any-of,
+    range, exists, prefix, not; see ``rlm_core.retrieval.filters``) become a
+    ``bool`` filter / ``must_not`` on those fields.
     Embeddings come from ``embedding_fn`` or an OpenAI-compatible endpoint
     (``embedding_model=``, ``embedding_base_url=``). Implements ``RetrieverProtocol``.
     """

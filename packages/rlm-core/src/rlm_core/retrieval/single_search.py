@@ -22,9 +22,9 @@ from rlm_core.retrieval.base import (
     SearchHit,
     check_positive,
     check_query,
-    matches_filters,
 )
 from rlm_core.retrieval.errors import DocumentNotFoundError
+from rlm_core.retrieval.filters import matches_filters
 
 S = TypeVar("S")
 
