@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, Callable, Generator, Iterable, Sequence
 from typing import Any
 
-from llama_index.core.base.llms.types import ChatMessage, ChatResponse, MessageRole
+from llama_index.core.base.llms.types import (
+    ChatMessage,
+    ChatResponse,
+    ChatResponseAsyncGen,
+    ChatResponseGen,
+    MessageRole,
+)
 from llama_index.core.instrumentation.event_handlers import BaseEventHandler
 from llama_index.core.instrumentation.events.base import BaseEvent
+from llama_index.core.llms.callbacks import llm_chat_callback
 from llama_index.core.llms.mock import MockFunctionCallingLLM
 from pydantic import Field
 
@@ -49,25 +56,94 @@ class Script:
         return ChatMessage(role=MessageRole.ASSISTANT, content=reply)
 
 
+def words(text: str) -> list[str]:
+    """``text`` cut after each space, so the pieces join back to exactly ``text``."""
+    pieces = text.split(" ")
+    return [piece + " " for piece in pieces[:-1]] + ([pieces[-1]] if pieces[-1] else [])
+
+
+class ScriptedLLM(MockFunctionCallingLLM):
+    """A ``MockFunctionCallingLLM`` that streams its reply word by word like a provider:
+    cumulative ``message``, one word per ``delta``, and (with ``usage``) the token usage
+    in ``raw`` of the complete reply or of the last chunk, as the OpenAI integration does."""
+
+    usage: dict[str, int] | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    calls_kwargs: list[dict[str, Any]] = Field(default_factory=list)
+
+    def _reply(self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]) -> str:
+        self.calls_kwargs.append(dict(kwargs))
+        message = self._get_response_generator()(messages, **kwargs)
+        assert isinstance(message, ChatMessage)
+        return str(message.content or "")
+
+    def _raw(self) -> dict[str, Any]:
+        return {"usage": dict(self.usage)} if self.usage else {}
+
+    def _chunks(self, text: str) -> Generator[ChatResponse, None, None]:
+        pieces = words(text) or [""]
+        so_far = ""
+        for number, piece in enumerate(pieces, start=1):
+            so_far += piece
+            last = number == len(pieces)
+            yield ChatResponse(
+                message=ChatMessage(role=MessageRole.ASSISTANT, content=so_far),
+                delta=piece,
+                raw=self._raw() if last else {},
+            )
+
+    @llm_chat_callback()
+    def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        text = self._reply(messages, kwargs)
+        return ChatResponse(
+            message=ChatMessage(role=MessageRole.ASSISTANT, content=text), raw=self._raw()
+        )
+
+    @llm_chat_callback()
+    async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        text = self._reply(messages, kwargs)
+        return ChatResponse(
+            message=ChatMessage(role=MessageRole.ASSISTANT, content=text), raw=self._raw()
+        )
+
+    @llm_chat_callback()
+    def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
+        return self._chunks(self._reply(messages, kwargs))
+
+    @llm_chat_callback()
+    async def astream_chat(
+        self, messages: Sequence[ChatMessage], **kwargs: Any
+    ) -> ChatResponseAsyncGen:
+        chunks = list(self._chunks(self._reply(messages, kwargs)))
+
+        async def generate() -> AsyncGenerator[ChatResponse, None]:
+            for chunk in chunks:
+                yield chunk
+
+        return generate()
+
+
 def scripted_llm(
-    root: Iterable[str] = (), sub: Callable[[str], str] | str = "NOT FOUND"
-) -> tuple[MockFunctionCallingLLM, Script]:
+    root: Iterable[str] = (),
+    sub: Callable[[str], str] | str = "NOT FOUND",
+    **llm_fields: Any,
+) -> tuple[ScriptedLLM, Script]:
     """A real LlamaIndex LLM (``MockFunctionCallingLLM``) replying from a ``Script``."""
     script = Script(root, sub)
-    return MockFunctionCallingLLM(response_generator=script, is_chat_model=True), script
+    return ScriptedLLM(response_generator=script, is_chat_model=True, **llm_fields), script
 
 
 def code(body: str) -> str:
     return f"```python\n{body}\n```"
 
 
-class UsageLLM(MockFunctionCallingLLM):
-    """Reports token usage the way the OpenAI integration does (``additional_kwargs``)."""
-
-    def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        response = super().chat(messages, **kwargs)
-        response.additional_kwargs = {"prompt_tokens": 11, "completion_tokens": 7}
-        return response
+def usage_llm(
+    root: Iterable[str] = (), sub: Callable[[str], str] | str = "NOT FOUND", **llm_fields: Any
+) -> tuple[ScriptedLLM, Script]:
+    """A scripted LLM reporting 11 prompt and 7 completion tokens per call."""
+    usage = {"prompt_tokens": 11, "completion_tokens": 7}
+    return scripted_llm(root, sub, usage=usage, **llm_fields)
 
 
 class EventRecorder(BaseEventHandler):

@@ -16,7 +16,7 @@ from rlm_core.adapters.base import ModelResponse, Usage
 from rlm_core.errors import AdapterError, ConfigError
 from rlm_llamaindex import LlamaIndexLLMAdapter, LlamaIndexRetrieverAdapter, usage_of
 
-from .helpers import DOCS, UsageLLM, code, scripted_llm
+from .helpers import DOCS, ScriptedLLM, code, scripted_llm, usage_llm
 
 MESSAGES = [
     {"role": "system", "content": "You are a sub-LLM. Be brief."},
@@ -33,26 +33,84 @@ def test_complete_and_acomplete_return_model_responses() -> None:
     assert adapter.context_window == llm.metadata.context_window
 
 
-async def test_acomplete_uses_achat() -> None:
-    llm = UsageLLM(response_generator=scripted_llm(sub="async hi")[1], is_chat_model=True)
-    response = await LlamaIndexLLMAdapter(llm).acomplete(MESSAGES, max_tokens=10)
-    assert response.text == "async hi"
-    assert response.usage == Usage(prompt_tokens=11, completion_tokens=7)
+@pytest.mark.parametrize("stream_calls", [True, False])
+async def test_usage_is_read_streamed_or_not(stream_calls: bool) -> None:
+    llm, _ = usage_llm(sub="async hi")
+    adapter = LlamaIndexLLMAdapter(llm, stream_calls=stream_calls)
+    for response in (
+        await adapter.acomplete(MESSAGES, max_tokens=10),
+        adapter.complete(MESSAGES, max_tokens=10),
+    ):
+        assert response.text == "async hi"
+        assert response.usage == Usage(prompt_tokens=11, completion_tokens=7)
 
 
-def test_forward_limits_passes_max_tokens_and_temperature() -> None:
-    seen: dict[str, Any] = {}
+def test_limits_reach_the_llm_unless_it_sets_its_own() -> None:
+    llm, _ = scripted_llm(sub="ok")
+    LlamaIndexLLMAdapter(llm).complete(MESSAGES, max_tokens=5, temperature=0.3)
+    assert llm.calls_kwargs[-1] == {"max_tokens": 5, "temperature": 0.3}
 
-    def generate(messages: Any, **kwargs: Any) -> ChatMessage:
-        seen.update(kwargs)
-        return ChatMessage(role=MessageRole.ASSISTANT, content="ok")
+    LlamaIndexLLMAdapter(llm, forward_limits=False).complete(MESSAGES, max_tokens=5)
+    assert llm.calls_kwargs[-1] == {}
 
-    llm = scripted_llm()[0]
-    llm.response_generator = generate
-    LlamaIndexLLMAdapter(llm).complete(MESSAGES, max_tokens=5)
-    assert seen == {}
-    LlamaIndexLLMAdapter(llm, forward_limits=True).complete(MESSAGES, max_tokens=5, temperature=0.3)
-    assert seen == {"max_tokens": 5, "temperature": 0.3}
+    own, _ = scripted_llm(sub="ok", temperature=0.7, max_tokens=64)
+    LlamaIndexLLMAdapter(own).complete(MESSAGES, max_tokens=5, temperature=0.3)
+    assert own.calls_kwargs[-1] == {}
+
+
+class IgnoresMaxTokens(ScriptedLLM):
+    """Generates forever, whatever ``max_tokens`` says, and records how far it got."""
+
+    produced: int = 0
+    closed: bool = False
+
+    def stream_chat(self, messages: Any, **kwargs: Any) -> Any:
+        def endless() -> Any:
+            try:
+                while True:
+                    self.produced += 1
+                    yield ChatResponse(
+                        message=ChatMessage(role=MessageRole.ASSISTANT, content="tok"),
+                        delta="tok ",
+                    )
+            finally:
+                self.closed = True
+
+        return endless()
+
+    async def astream_chat(self, messages: Any, **kwargs: Any) -> Any:
+        sync = self.stream_chat(messages, **kwargs)
+
+        async def endless() -> Any:
+            try:
+                for chunk in sync:
+                    yield chunk
+            finally:
+                sync.close()
+
+        return endless()
+
+
+async def test_a_call_stops_at_its_cap_when_the_llm_ignores_it() -> None:
+    llm = IgnoresMaxTokens()
+    adapter = LlamaIndexLLMAdapter(llm)
+
+    response = adapter.complete(MESSAGES, max_tokens=20)
+
+    assert response.text == "tok " * 20
+    assert llm.produced == 21 and llm.closed  # the stream (and its connection) is closed
+    llm.produced, llm.closed = 0, False
+    assert (await adapter.acomplete(MESSAGES, max_tokens=7)).text == "tok " * 7
+    assert llm.produced == 8 and llm.closed
+
+
+def test_an_llm_without_per_call_limits_gets_a_clear_error() -> None:
+    class Strict(ScriptedLLM):
+        def stream_chat(self, messages: Any) -> Any:  # type: ignore[override]
+            raise AssertionError("unreachable")
+
+    with pytest.raises(AdapterError, match="forward_limits=False"):
+        LlamaIndexLLMAdapter(Strict()).complete(MESSAGES, max_tokens=5)
 
 
 @pytest.mark.parametrize(

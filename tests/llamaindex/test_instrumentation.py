@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-from llama_index.core.callbacks import CallbackManager, CBEventType, LlamaDebugHandler
 from llama_index.core.instrumentation.span_handlers import SimpleSpanHandler
 
 from rlm_llamaindex import RLMQueryEngine, RLMRunEvent, RLMStepEvent
@@ -51,9 +49,9 @@ def _check_tree(handler: SimpleSpanHandler, subcalls: int, method: str = "query"
     for sub in subs:
         assert spans[sub].parent_id == execs[0]
     # The LlamaIndex LLM calls nest under the step that made them, also in worker threads.
-    chats = [s for s in spans if ".chat-" in s or ".achat-" in s]
-    chat_parents = {spans[chat].parent_id for chat in chats}
-    assert set(roots) | set(subs) <= chat_parents | {spans[c].parent_id for c in chats}
+    calls = (".chat-", ".achat-", ".stream_chat-", ".astream_chat-")
+    chats = [s for s in spans if any(call in s for call in calls)]
+    assert set(roots) | set(subs) <= {spans[chat].parent_id for chat in chats}
     for sub in subs:
         assert any(spans[chat].parent_id == sub for chat in chats), sub
     for root in roots:
@@ -115,28 +113,3 @@ def test_events_cover_the_query_and_every_step(events: EventRecorder) -> None:
     runs: list[RLMRunEvent] = events.of("RLMRunEvent")
     assert [e.type for e in runs] == ["run_start", "run_end"]
     assert runs[-1].detail["answer"] == "done"
-
-
-@pytest.mark.parametrize("use_async", [False, True])
-async def test_callback_manager_is_honoured(use_async: bool) -> None:
-    debug = LlamaDebugHandler()
-    llm, _ = scripted_llm([code('print(llm_query("x"))'), "FINAL: done"], sub="y")
-    engine = RLMQueryEngine(llm=llm, documents=DOCS, callback_manager=CallbackManager([debug]))
-
-    if use_async:
-        await engine.aquery("q")
-    else:
-        engine.query("q")
-
-    assert len(debug.get_event_pairs(CBEventType.QUERY)) == 1
-    llm_pairs = debug.get_event_pairs(CBEventType.LLM)
-    assert len(llm_pairs) == 3  # two root calls and one sub-call
-    exec_pairs = debug.get_event_pairs(CBEventType.FUNCTION_CALL)
-    assert len(exec_pairs) == 1
-    query_id = debug.get_event_pairs(CBEventType.QUERY)[0][0].id_
-    exec_id = exec_pairs[0][0].id_
-    parents = debug.get_llm_inputs_outputs()
-    assert len(parents) == 3
-    tree = engine.callback_manager._trace_map
-    assert exec_id in tree[query_id]
-    assert len(tree[exec_id]) == 1  # the sub-call sits under the REPL step that made it

@@ -15,7 +15,7 @@ from rlm_core import Policy, Trace
 from rlm_core.errors import ConfigError, ContextError
 from rlm_llamaindex import RLMQueryEngine
 
-from .helpers import DOCS, UsageLLM, code, scripted_llm
+from .helpers import DOCS, code, scripted_llm, usage_llm
 
 PAD = " filler" * 60  # keeps grep windows inside one document
 LONG_DOCS = [doc + PAD for doc in DOCS]
@@ -72,10 +72,7 @@ def test_sub_llm_serves_the_sub_calls() -> None:
 
 
 def test_usage_reported_by_the_llm_lands_in_metadata() -> None:
-    llm = UsageLLM(
-        response_generator=scripted_llm([code("print(lenP())"), "FINAL: ok"])[1],
-        is_chat_model=True,
-    )
+    llm, _ = usage_llm([code("print(lenP())"), "FINAL: ok"])
     response = RLMQueryEngine(llm=llm, documents=DOCS).query("How long?")
     assert response.metadata["usage"] == {
         "prompt_tokens": 22,

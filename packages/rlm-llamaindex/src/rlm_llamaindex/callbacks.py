@@ -1,8 +1,13 @@
-"""The core's event stream as legacy LlamaIndex ``CallbackManager`` events.
+"""The core's REPL steps as legacy LlamaIndex ``CallbackManager`` events.
 
-Model calls (root and sub) become ``CBEventType.LLM`` events and REPL
-executions ``CBEventType.FUNCTION_CALL`` events, parented like the trace: a
-sub-call under the REPL exec that made it, top-level steps under the query.
+Only what LlamaIndex itself cannot see is reported: each REPL execution becomes a
+``CBEventType.FUNCTION_CALL`` event. Model calls are left to the LLM, whose own
+``LLM`` events (with the provider's token usage) reach its callback manager; adding
+more would make handlers such as ``TokenCountingHandler`` count them twice.
+
+While an execution runs, its event is on top of LlamaIndex's trace stack, so the
+LLM events of the sub-calls it makes (and any ``RETRIEVE`` events of ``es_search``)
+nest under it; top-level steps nest under the engine's ``QUERY`` event.
 """
 
 from __future__ import annotations
@@ -18,18 +23,20 @@ from rlm_core.trace import TraceStep
 _EXEC_KINDS = ("repl_exec", "sub_repl_exec")
 
 
-def _type_of(step: TraceStep) -> CBEventType:
-    return CBEventType.FUNCTION_CALL if step.kind in _EXEC_KINDS else CBEventType.LLM
-
-
 class CallbackBridge:
-    """An rlm-core event listener that reports one run's steps to a ``CallbackManager``."""
+    """An rlm-core event listener that reports one run's REPL steps to a ``CallbackManager``."""
 
     def __init__(self, manager: CallbackManager, parent_id: str | None = None) -> None:
         self.manager = manager
         self.parent_id = parent_id
         self.event_ids: dict[int, str] = {}
+        self._parents: dict[int, str | None] = {}  # each step's nearest enclosing event
         self._lock = threading.Lock()
+
+    def _enclosing(self, step: TraceStep) -> str | None:
+        if step.parent_id is None:
+            return self.parent_id
+        return self.event_ids.get(step.parent_id) or self._parents.get(step.parent_id)
 
     def on_event(self, event: Event) -> None:
         step = event.step
@@ -37,34 +44,24 @@ class CallbackBridge:
             return
         if event.type == "step_start":
             with self._lock:
-                parent = self.event_ids.get(step.parent_id) if step.parent_id else None
+                parent = self._enclosing(step)
+                self._parents[step.step_id] = parent
+                if step.kind not in _EXEC_KINDS:
+                    return
                 event_id = f"rlm-{event.run_id}-{step.step_id}"
                 self.event_ids[step.step_id] = event_id
-            payload: dict[str, Any]
-            if step.kind in _EXEC_KINDS:
-                payload = {EventPayload.FUNCTION_CALL: step.code}
-            else:
-                payload = {EventPayload.PROMPT: step.prompt, "model": step.model, "kind": step.kind}
             self.manager.on_event_start(
-                _type_of(step),
-                payload=payload,
+                CBEventType.FUNCTION_CALL,
+                payload={EventPayload.FUNCTION_CALL: step.code},
                 event_id=event_id,
-                parent_id=parent or self.parent_id,
+                parent_id=parent,
             )
-        elif event.type == "step_end":
+        elif event.type == "step_end" and step.kind in _EXEC_KINDS:
             with self._lock:
                 known = self.event_ids.get(step.step_id)
             if known is None:
                 return
-            event_id = known
-            ended: dict[str, Any]
-            if step.kind in _EXEC_KINDS:
-                ended = {EventPayload.FUNCTION_OUTPUT: step.stdout}
-            else:
-                ended = {
-                    EventPayload.COMPLETION: step.response,
-                    "usage": step.usage.to_dict() if step.usage else None,
-                }
+            ended: dict[str, Any] = {EventPayload.FUNCTION_OUTPUT: step.stdout}
             if step.error:
                 ended[EventPayload.EXCEPTION] = RuntimeError(step.error)
-            self.manager.on_event_end(_type_of(step), payload=ended, event_id=event_id)
+            self.manager.on_event_end(CBEventType.FUNCTION_CALL, payload=ended, event_id=known)

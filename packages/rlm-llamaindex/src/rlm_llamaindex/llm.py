@@ -10,6 +10,7 @@ from llama_index.core.llms import LLM
 
 from rlm_core.adapters.base import ModelResponse, Usage
 from rlm_core.errors import AdapterError, ConfigError
+from rlm_llamaindex.deltas import report
 
 _ROLES = {
     "system": MessageRole.SYSTEM,
@@ -108,17 +109,74 @@ def to_chat_messages(messages: Sequence[Mapping[str, str]]) -> list[ChatMessage]
     return converted
 
 
-class LlamaIndexLLMAdapter:
-    """Drives a LlamaIndex ``LLM`` through ``chat`` / ``achat`` for rlm-core.
+# A streamed call is stopped once it produced more pieces than its cap, or more characters
+# than this many per token of the cap (for providers that send several tokens per piece).
+MAX_CHARS_PER_TOKEN = 16
 
-    ``forward_limits=True`` passes the engine's ``max_tokens`` and
-    ``temperature`` to every call as keyword arguments; by default the LLM's own
-    settings apply (not every LlamaIndex LLM accepts those keywords per call).
+
+def _sets_own(llm: LLM, name: str) -> bool:
+    """Whether the user configured ``name`` on the LLM itself (then it is not overridden)."""
+    return name in llm.model_fields_set and getattr(llm, name, None) is not None
+
+
+class _Collector:
+    """Joins the pieces of a streamed reply and tells when the call ran past its cap."""
+
+    def __init__(self, max_tokens: int) -> None:
+        self.max_tokens = max_tokens
+        self.pieces: list[str] = []
+        self.chars = 0
+        self.saw_delta = False
+        self.last: ChatResponse | None = None
+        self.cut = False
+
+    def add(self, chunk: Any) -> bool:
+        """Take one chunk; False once the call is past its cap and must be stopped."""
+        if not isinstance(chunk, ChatResponse):
+            raise AdapterError(f"stream_chat yielded {type(chunk).__name__}, not a ChatResponse")
+        self.last = chunk
+        piece = chunk.delta
+        if piece is None:
+            return True
+        self.saw_delta = True
+        if not piece:
+            return True
+        over = len(self.pieces) >= self.max_tokens
+        if over or self.chars + len(piece) > self.max_tokens * MAX_CHARS_PER_TOKEN:
+            self.cut = True  # a piece past the cap: the LLM ignored max_tokens
+            return False
+        self.pieces.append(piece)
+        self.chars += len(piece)
+        report(piece)
+        return True
+
+    def response(self, model: str | None) -> ModelResponse:
+        if self.last is None:
+            return ModelResponse(text="", model=model)
+        text = "".join(self.pieces) if self.saw_delta else self.last.message.content or ""
+        return ModelResponse(text=text, usage=usage_of(self.last), model=model)
+
+
+class LlamaIndexLLMAdapter:
+    """Drives a LlamaIndex ``LLM`` for rlm-core (root or sub-model).
+
+    ``forward_limits`` (default on) passes the run's ``max_tokens`` and
+    ``temperature`` with every call, except a limit the LLM was configured with
+    itself (``OpenAI(max_tokens=..., temperature=...)`` keeps its own values).
+    ``stream_calls`` (default on) streams every call and stops reading once it
+    runs past ``max_tokens``, so a call stays bounded even when the LLM or its
+    server ignores the limit; closing the stream closes the connection, which
+    makes servers such as llama.cpp stop generating. With ``stream_calls=False``
+    calls go through ``chat`` / ``achat`` and the limit is the server's to honour.
+    The adapter never retries: the LLM's own ``max_retries`` / ``timeout`` apply.
     """
 
-    def __init__(self, llm: Any = None, *, forward_limits: bool = False) -> None:
+    def __init__(
+        self, llm: Any = None, *, forward_limits: bool = True, stream_calls: bool = True
+    ) -> None:
         self.llm = resolve_llm(llm)
         self.forward_limits = bool(forward_limits)
+        self.stream_calls = bool(stream_calls)
         metadata = self.llm.metadata
         self.model = metadata.model_name if metadata.model_name != "unknown" else None
         self.model_id = self.model or self.llm.class_name()
@@ -128,7 +186,12 @@ class LlamaIndexLLMAdapter:
     def _kwargs(self, max_tokens: int, temperature: float) -> dict[str, Any]:
         if not self.forward_limits:
             return {}
-        return {"max_tokens": max_tokens, "temperature": temperature}
+        kwargs: dict[str, Any] = {}
+        if not _sets_own(self.llm, "max_tokens"):
+            kwargs["max_tokens"] = max_tokens
+        if not _sets_own(self.llm, "temperature"):
+            kwargs["temperature"] = temperature
+        return kwargs
 
     def _response(self, response: Any) -> ModelResponse:
         if not isinstance(response, ChatResponse):
@@ -139,20 +202,61 @@ class LlamaIndexLLMAdapter:
         text = response.message.content or ""
         return ModelResponse(text=text, usage=usage_of(response), model=self.model)
 
+    def _rejected(self, error: TypeError) -> AdapterError:
+        return AdapterError(
+            f"{type(self.llm).__name__} rejected the per-call limits ({error}); build the "
+            "adapter with forward_limits=False and set max_tokens / temperature on the LLM"
+        )
+
     def complete(
         self, messages: list[dict[str, str]], *, max_tokens: int = 512, temperature: float = 0.0
     ) -> ModelResponse:
         """One chat call; returns the reply text and the usage the provider reported."""
         chat = to_chat_messages(messages)
-        return self._response(self.llm.chat(chat, **self._kwargs(max_tokens, temperature)))
+        kwargs = self._kwargs(max_tokens, temperature)
+        try:
+            if not self.stream_calls:
+                return self._response(self.llm.chat(chat, **kwargs))
+            stream = self.llm.stream_chat(chat, **kwargs)
+        except TypeError as error:
+            if kwargs and any(name in str(error) for name in kwargs):
+                raise self._rejected(error) from error
+            raise
+        collector = _Collector(max_tokens)
+        try:
+            for chunk in stream:
+                if not collector.add(chunk):
+                    break
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
+        return collector.response(self.model)
 
     async def acomplete(
         self, messages: list[dict[str, str]], *, max_tokens: int = 512, temperature: float = 0.0
     ) -> ModelResponse:
-        """``complete`` through the LLM's native ``achat``."""
+        """``complete`` through the LLM's native ``achat`` / ``astream_chat``."""
         chat = to_chat_messages(messages)
-        response = await self.llm.achat(chat, **self._kwargs(max_tokens, temperature))
-        return self._response(response)
+        kwargs = self._kwargs(max_tokens, temperature)
+        try:
+            if not self.stream_calls:
+                return self._response(await self.llm.achat(chat, **kwargs))
+            stream = await self.llm.astream_chat(chat, **kwargs)
+        except TypeError as error:
+            if kwargs and any(name in str(error) for name in kwargs):
+                raise self._rejected(error) from error
+            raise
+        collector = _Collector(max_tokens)
+        try:
+            async for chunk in stream:
+                if not collector.add(chunk):
+                    break
+        finally:
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        return collector.response(self.model)
 
     def __repr__(self) -> str:
         return f"LlamaIndexLLMAdapter({self.model_id!r})"

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncGenerator, Generator
 from typing import Any
 
+from llama_index.core import Settings
 from llama_index.core.base.base_query_engine import BaseQueryEngine
 from llama_index.core.base.response.schema import (
     RESPONSE_TYPE,
@@ -61,7 +62,7 @@ class RLMQueryEngine(BaseQueryEngine):
             llm, sub_llm, documents=documents, retriever=retriever, **rlm_options
         )
         self.streaming = bool(streaming)
-        super().__init__(callback_manager=callback_manager)
+        super().__init__(callback_manager=callback_manager or Settings.callback_manager)
 
     # -- construction helpers -------------------------------------------------------------------
     @classmethod

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+import warnings
 from typing import Any
 
 from llama_index.core.base.base_retriever import BaseRetriever
@@ -12,6 +12,7 @@ from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, Query
 from rlm_core.context import Context
 from rlm_core.errors import ConfigError, ContextError
 from rlm_llamaindex.runner import RLMRunner, coerce_documents
+from rlm_llamaindex.selection import parse_selection
 
 SELECT_QUERY = (
     "The context P holds {count} numbered passages, each starting with a line '[passage N]'. "
@@ -19,22 +20,13 @@ SELECT_QUERY = (
     "Answer with the numbers of the relevant passages, most relevant first, "
     "e.g. FINAL: [3, 1]. Answer FINAL: [] if none is relevant."
 )
-_NUMBER = re.compile(r"\d+")
 
-
-def parse_selection(answer: str, count: int) -> list[int]:
-    """Passage numbers (1-based) in ``answer`` as 0-based indexes: valid, unique, in order."""
-    chosen: list[int] = []
-    for match in _NUMBER.finditer(answer):
-        index = int(match.group()) - 1
-        if 0 <= index < count and index not in chosen:
-            chosen.append(index)
-    return chosen
+__all__ = ["SELECT_QUERY", "RLMRetriever", "parse_selection"]
 
 
 class RLMRetriever(BaseRetriever):
     """Retrieves candidates (from ``retriever`` or the given ``nodes``), then lets an RLM
-    read them and pick the relevant ones, best first, keeping at most ``top_k``.
+    read them and pick the relevant ones, best first, keeping at most ``similarity_top_k``.
 
     Scores follow the RLM's order: the first pick scores 1.0, the last ``1/k``.
     """
@@ -45,10 +37,20 @@ class RLMRetriever(BaseRetriever):
         sub_llm: Any = None,
         retriever: BaseRetriever | None = None,
         nodes: Any = None,
-        top_k: int | None = None,
+        similarity_top_k: int | None = None,
         callback_manager: CallbackManager | None = None,
+        top_k: int | None = None,
         **rlm_options: Any,
     ) -> None:
+        if top_k is not None:
+            if similarity_top_k is not None:
+                raise ConfigError("pass similarity_top_k=... only (top_k is its old name)")
+            warnings.warn(
+                "RLMRetriever(top_k=...) is renamed similarity_top_k=...",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            similarity_top_k = top_k
         if (retriever is None) == (nodes is None):
             raise ConfigError(
                 "RLMRetriever needs exactly one source of candidates: retriever=... "
@@ -58,14 +60,18 @@ class RLMRetriever(BaseRetriever):
             raise ConfigError(
                 f"retriever must be a LlamaIndex BaseRetriever, got {type(retriever).__name__}"
             )
-        if top_k is not None and (
-            isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1
+        if similarity_top_k is not None and (
+            isinstance(similarity_top_k, bool)
+            or not isinstance(similarity_top_k, int)
+            or similarity_top_k < 1
         ):
-            raise ConfigError(f"top_k must be None or an int >= 1, got {top_k!r}")
+            raise ConfigError(
+                f"similarity_top_k must be None or an int >= 1, got {similarity_top_k!r}"
+            )
         self._base = retriever
         self._nodes = coerce_documents(nodes, name="nodes") if nodes is not None else None
         self._runner = RLMRunner(llm, sub_llm, require_source=False, **rlm_options)
-        self.top_k = top_k
+        self.similarity_top_k = similarity_top_k
         super().__init__(callback_manager=callback_manager)
 
     # -- candidates and selection ---------------------------------------------------------------
@@ -86,8 +92,8 @@ class RLMRetriever(BaseRetriever):
 
     def _select(self, answer: str, candidates: list[BaseNode]) -> list[NodeWithScore]:
         chosen = parse_selection(answer, len(candidates))
-        if self.top_k is not None:
-            chosen = chosen[: self.top_k]
+        if self.similarity_top_k is not None:
+            chosen = chosen[: self.similarity_top_k]
         total = len(chosen)
         return [
             NodeWithScore(node=candidates[index], score=round((total - rank) / total, 4))

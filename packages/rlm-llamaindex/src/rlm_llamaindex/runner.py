@@ -117,15 +117,19 @@ class RLMRunner:
         documents: Any = None,
         retriever: Any = None,
         require_source: bool = True,
+        forward_limits: bool = True,
+        stream_calls: bool = True,
         **rlm_options: Any,
     ) -> None:
-        self.adapter = llm if isinstance(llm, LlamaIndexLLMAdapter) else LlamaIndexLLMAdapter(llm)
-        if sub_llm is None:
-            self.sub_adapter = self.adapter
-        elif isinstance(sub_llm, LlamaIndexLLMAdapter):
-            self.sub_adapter = sub_llm
-        else:
-            self.sub_adapter = LlamaIndexLLMAdapter(sub_llm)
+        def adapter_of(model: Any) -> LlamaIndexLLMAdapter:
+            if isinstance(model, LlamaIndexLLMAdapter):
+                return model
+            return LlamaIndexLLMAdapter(
+                model, forward_limits=forward_limits, stream_calls=stream_calls
+            )
+
+        self.adapter = adapter_of(llm)
+        self.sub_adapter = self.adapter if sub_llm is None else adapter_of(sub_llm)
         self.retriever = as_retriever_adapter(retriever)
         self.nodes = coerce_documents(documents) if documents is not None else []
         if require_source and not self.nodes and self.retriever is None:
