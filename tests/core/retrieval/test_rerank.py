@@ -168,3 +168,66 @@ def test_ndcg_and_recall_hand_computed() -> None:
     assert ndcg_at_k(ranked, {}, k=3) == 0.0 and recall_at_k(ranked, {"z": 0}, k=3) == 0.0
     with pytest.raises(ValueError, match="k must be"):
         ndcg_at_k(ranked, qrels, k=0)
+
+
+class WindowRecorder:
+    """A model that keeps each window's order and records which doc ids it was shown."""
+
+    model = "recorder"
+
+    def __init__(self) -> None:
+        self.windows: list[list[str]] = []
+
+    def complete(
+        self, messages: list[Message], *, max_tokens: int = 512, temperature: float = 0.0
+    ) -> ModelResponse:
+        shown = re.findall(r"^\[\d+\] passage (\w+)$", messages[-1]["content"], re.MULTILINE)
+        self.windows.append(shown)
+        return ModelResponse(" > ".join(f"[{i}]" for i in range(1, len(shown) + 1)), Usage())
+
+
+def names(start: int, end: int) -> list[str]:
+    return [chr(ord("a") + i) for i in range(start, end)]
+
+
+@pytest.mark.parametrize(
+    ("size", "window_size", "step", "spans"),
+    [
+        (25, 20, 10, [(5, 25), (0, 20)]),  # the top window is full, not 0-14
+        (26, 10, 7, [(16, 26), (9, 19), (2, 12), (0, 10)]),
+        (12, 4, 4, [(8, 12), (4, 8), (0, 4)]),
+        (3, 5, 2, [(0, 3)]),  # fewer candidates than one window: one call
+        (5, 3, 2, [(2, 5), (0, 3)]),
+    ],
+)
+def test_listwise_windows_are_full_and_end_at_the_top(
+    size: int, window_size: int, step: int, spans: list[tuple[int, int]]
+) -> None:
+    adapter = WindowRecorder()
+    reranker = ListwiseReranker(adapter, window_size=window_size, step=step)
+    ranked = reranker.rerank("q", pool(size), top_k=size)
+    assert adapter.windows == [names(start, end) for start, end in spans]
+    assert [d["doc_id"] for d in ranked] == names(0, size)  # identity permutations
+    assert reranker.llm_calls == len(spans)
+
+
+class ScoreSorter:
+    """A model that ranks passages by the number they contain, highest first."""
+
+    model = "sorter"
+
+    def complete(
+        self, messages: list[Message], *, max_tokens: int = 512, temperature: float = 0.0
+    ) -> ModelResponse:
+        shown = re.findall(r"^\[(\d+)\] score (\d+)$", messages[-1]["content"], re.MULTILINE)
+        order = sorted(shown, key=lambda item: -int(item[1]))
+        return ModelResponse(" > ".join(f"[{n}]" for n, _ in order), Usage())
+
+
+def test_listwise_last_window_reranks_the_whole_top() -> None:
+    # 5 weak candidates first, then 20 strong ones: the strong ones must fill the top 15.
+    scores = [1, 2, 3, 4, 5, *range(100, 120)]
+    docs = [{"doc_id": str(s), "content": f"score {s}"} for s in scores]
+    ranked = ListwiseReranker(ScoreSorter(), window_size=20, step=10).rerank("q", docs, 15)
+    # A last window of 0-14 would leave 109..105 below the weak ones.
+    assert [int(d["doc_id"]) for d in ranked] == list(range(119, 104, -1))

@@ -1,9 +1,10 @@
 """LLM rerankers: the model permutes small windows of passages by relevance.
 
 ``ListwiseReranker`` slides a window from the bottom of the list to the top
-(so strong documents bubble up); ``TournamentReranker`` keeps the best few of
-each shuffled batch, round after round. Both tolerate malformed replies: ids
-the model did not mention keep their original relative order after the ones it did.
+(so strong documents bubble up, and the top is ranked in one full window);
+``TournamentReranker`` keeps the best few of each shuffled batch, round after round.
+Both tolerate malformed replies: ids the model did not mention keep their original
+relative order after the ones it did.
 """
 
 from __future__ import annotations
@@ -96,12 +97,25 @@ class _PermutationRanker:
         return parse_permutation(reply, len(window))
 
 
+def window_starts(size: int, window_size: int, step: int) -> list[int]:
+    """Where the sliding windows start, in the order they run: from the bottom of a list of
+    ``size`` up by ``step``, every window ``window_size`` long, the last one at the top (0).
+
+    With 25 candidates, windows of 20 and step 10: ``[5, 0]``, i.e. 5-24 then 0-19, so the
+    top of the list is always ranked in one full window."""
+    starts = [max(0, size - window_size)]
+    while starts[-1] > 0:
+        starts.append(max(0, starts[-1] - step))
+    return starts
+
+
 class ListwiseReranker(_PermutationRanker):
     """Sliding-window listwise reranking (RankGPT style), best for pools up to ~200.
 
     Windows of ``window_size`` move from the bottom of the list to the top by
-    ``step``; each window is permuted by the model. Telemetry: ``llm_calls``,
-    ``cache_hits``.
+    ``step`` (see ``window_starts``); the last window always covers the top
+    ``window_size`` candidates. Each window is permuted by the model, so a strong
+    document found late can climb to the top. Telemetry: ``llm_calls``, ``cache_hits``.
     """
 
     def __init__(
@@ -124,15 +138,10 @@ class ListwiseReranker(_PermutationRanker):
         """The ``top_k`` candidates in reranked order (copies of the input dicts)."""
         _check_int("top_k", top_k)
         ranked = [dict(c) for c in _check_candidates(candidates)]
-        end = len(ranked)
-        while end > 0:
-            start = max(0, end - self.window_size)
+        for start in window_starts(len(ranked), self.window_size, self.step):
+            end = start + self.window_size
             window = ranked[start:end]
-            order = self._permute(query, window)
-            ranked[start:end] = [window[i] for i in order]
-            if start == 0:
-                break
-            end -= self.step
+            ranked[start:end] = [window[i] for i in self._permute(query, window)]
         return ranked[:top_k]
 
 
