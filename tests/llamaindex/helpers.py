@@ -38,6 +38,7 @@ class Script:
         self.root: deque[str] = deque(root)
         self.sub = sub
         self.root_prompts: list[str] = []
+        self.root_systems: list[str] = []
         self.sub_prompts: list[str] = []
         self.sub_threads: list[str] = []
         self._lock = threading.Lock()
@@ -50,6 +51,7 @@ class Script:
                 reply = self.sub(last_text(messages)) if callable(self.sub) else self.sub
             else:
                 self.root_prompts.append(last_text(messages))
+                self.root_systems.append(str(messages[0].content or ""))
                 if not self.root:
                     raise AssertionError("root script used up")
                 reply = self.root.popleft()

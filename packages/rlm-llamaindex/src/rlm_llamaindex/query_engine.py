@@ -22,6 +22,7 @@ from llama_index.core.schema import NodeWithScore, QueryBundle
 
 from rlm_core import RLM
 from rlm_core.errors import ConfigError
+from rlm_llamaindex.prompts import SYSTEM_PROMPT, system_prompt_of, update_system_prompt
 from rlm_llamaindex.retriever_adapter import LlamaIndexRetrieverAdapter
 from rlm_llamaindex.runner import RLMRunner, RunResult
 
@@ -88,13 +89,14 @@ class RLMQueryEngine(BaseQueryEngine):
 
     # -- PromptMixin -----------------------------------------------------------------------------
     def _get_prompts(self) -> PromptDictType:
-        return {}
+        """``system_prompt``: the root model's system prompt (``{helpers}`` is filled in)."""
+        return {SYSTEM_PROMPT: system_prompt_of(self._runner)}
 
     def _get_prompt_modules(self) -> PromptMixinType:
         return {}
 
     def _update_prompts(self, prompts: PromptDictType) -> None:
-        """The RLM's system prompt is set with ``system_prompt=...`` at construction."""
+        update_system_prompt(self._runner, prompts)
 
     # -- querying --------------------------------------------------------------------------------
     def _prepare(self, parent_event: str | None) -> tuple[RLM, Any]:

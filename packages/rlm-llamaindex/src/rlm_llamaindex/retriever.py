@@ -7,10 +7,18 @@ from typing import Any
 
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.callbacks import CallbackManager
+from llama_index.core.prompts import PromptTemplate
+from llama_index.core.prompts.mixin import PromptDictType
 from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, QueryBundle
 
 from rlm_core.context import Context
 from rlm_core.errors import ConfigError, ContextError
+from rlm_llamaindex.prompts import (
+    SYSTEM_PROMPT,
+    system_prompt_of,
+    template_text,
+    update_system_prompt,
+)
 from rlm_llamaindex.runner import RLMRunner, coerce_documents
 from rlm_llamaindex.selection import parse_selection
 
@@ -20,6 +28,8 @@ SELECT_QUERY = (
     "Answer with the numbers of the relevant passages, most relevant first, "
     "e.g. FINAL: [3, 1]. Answer FINAL: [] if none is relevant."
 )
+
+SELECT_PROMPT = "select_prompt"
 
 __all__ = ["SELECT_QUERY", "RLMRetriever", "parse_selection"]
 
@@ -72,7 +82,22 @@ class RLMRetriever(BaseRetriever):
         self._nodes = coerce_documents(nodes, name="nodes") if nodes is not None else None
         self._runner = RLMRunner(llm, sub_llm, require_source=False, **rlm_options)
         self.similarity_top_k = similarity_top_k
+        self._select_query = SELECT_QUERY
         super().__init__(callback_manager=callback_manager)
+
+    # -- PromptMixin -----------------------------------------------------------------------------
+    def _get_prompts(self) -> PromptDictType:
+        """``system_prompt`` of the RLM and ``select_prompt``, the question the run answers
+        (``{count}`` candidates, the user's ``{query}``)."""
+        return {
+            SYSTEM_PROMPT: system_prompt_of(self._runner),
+            SELECT_PROMPT: PromptTemplate(self._select_query),
+        }
+
+    def _update_prompts(self, prompts: PromptDictType) -> None:
+        update_system_prompt(self._runner, prompts)
+        if SELECT_PROMPT in prompts:
+            self._select_query = template_text(SELECT_PROMPT, prompts[SELECT_PROMPT])
 
     # -- candidates and selection ---------------------------------------------------------------
     def _candidates(self, found: list[NodeWithScore] | None) -> list[BaseNode]:
@@ -103,7 +128,7 @@ class RLMRetriever(BaseRetriever):
     def _query_text(self, query_bundle: QueryBundle, count: int) -> str:
         if not query_bundle.query_str.strip():
             raise ContextError("the query is empty: pass a question to retrieve for")
-        return SELECT_QUERY.format(count=count, query=query_bundle.query_str)
+        return PromptTemplate(self._select_query).format(count=count, query=query_bundle.query_str)
 
     # -- BaseRetriever ---------------------------------------------------------------------------
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:

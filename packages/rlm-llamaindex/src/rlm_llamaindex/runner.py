@@ -7,6 +7,7 @@ and concurrent queries never mix.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -95,9 +96,11 @@ class RunResult:
 
     @property
     def metadata(self) -> dict[str, Any]:
+        """Plain, JSON-ready data; ``Trace.from_json(json.dumps(metadata["trace"]))``
+        rebuilds the trace."""
         trace = self.trace
         return {
-            "trace": trace,
+            "trace": json.loads(trace.to_json(indent=None)),
             "usage": trace.usage.to_dict(),
             "steps": len(trace.steps),
             "root_steps": len(trace.of_kind("root_call")),
