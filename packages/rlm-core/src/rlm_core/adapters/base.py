@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -23,13 +24,45 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class ModelResponse:
-    """What an adapter returns: the reply text and its token usage."""
+    """What an adapter returns: the reply text, its token usage, the model that answered and
+    any provider details (``meta``, not compared by ``==``).
+
+    The model may be given as ``model`` or, as pyrlm-runtime adapters do, ``model_id``;
+    ``response.model_id`` reads it back either way.
+    """
 
     text: str
-    usage: Usage = field(default_factory=Usage)
-    model: str | None = None
+    usage: Usage
+    model: str | None
+    meta: dict[str, Any] = field(compare=False)
+
+    def __init__(
+        self,
+        text: str,
+        usage: Usage | None = None,
+        model: str | None = None,
+        meta: Mapping[str, Any] | None = None,
+        *,
+        model_id: str | None = None,
+    ) -> None:
+        if model_id is not None:
+            if model is not None and model != model_id:
+                raise ValueError(
+                    f"ModelResponse got model={model!r} and model_id={model_id!r}; "
+                    "they name the same thing: pass one of them"
+                )
+            model = model_id
+        object.__setattr__(self, "text", text)
+        object.__setattr__(self, "usage", Usage() if usage is None else usage)
+        object.__setattr__(self, "model", model)
+        object.__setattr__(self, "meta", dict(meta) if meta is not None else {})
+
+    @property
+    def model_id(self) -> str | None:
+        """The model that answered (the same as ``model``)."""
+        return self.model
 
 
 @runtime_checkable
@@ -92,5 +125,11 @@ def check_response(response: Any, adapter: object) -> ModelResponse:
         raise AdapterError(
             f"{type(adapter).__name__} returned a ModelResponse whose text is "
             f"{type(response.text).__name__}, not str"
+        )
+    if not isinstance(response.usage, Usage):
+        raise AdapterError(
+            f"{type(adapter).__name__} returned a ModelResponse whose usage is "
+            f"{type(response.usage).__name__}; pass usage=rlm_core.Usage(prompt_tokens=..., "
+            "completion_tokens=...) or leave it out"
         )
     return response
