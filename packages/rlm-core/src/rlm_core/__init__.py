@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING
 from rlm_core._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from rlm_core.adapters.base import Message, ModelAdapter, ModelResponse
     from rlm_core.cache import FileCache
     from rlm_core.context import Context, Match
     from rlm_core.engine.prompts import BASE_SYSTEM_PROMPT
+    from rlm_core.engine.tokens import count_tokens, estimate_tokens
     from rlm_core.errors import (
         AdapterError,
         ConfigError,
@@ -28,13 +30,14 @@ if TYPE_CHECKING:
         RLMError,
         SubcallTooLargeError,
     )
-    from rlm_core.events import Event, EventListener
+    from rlm_core.events import Event, EventListener, current_step
     from rlm_core.options import RLMOptions
     from rlm_core.policy import Policy
     from rlm_core.repl.base import ExecResult, REPLProtocol
     from rlm_core.retrieval import (
         ListwiseReranker,
         QueryRewriter,
+        RetrieverProtocol,
         TournamentReranker,
         ndcg_at_k,
         recall_at_k,
@@ -43,6 +46,7 @@ if TYPE_CHECKING:
     from rlm_core.rlm import RLM
     from rlm_core.router import ExecutionProfile, RouterConfig, SmartRouter
     from rlm_core.trace import Trace, TraceStep
+    from rlm_core.usage import Usage
 
 __version__ = "0.1.0"
 
@@ -64,6 +68,9 @@ __all__ = [
     "MaxStepsExceeded",
     "MaxSubcallsExceeded",
     "MaxTokensExceeded",
+    "Message",
+    "ModelAdapter",
+    "ModelResponse",
     "Policy",
     "PolicyError",
     "QueryRewriter",
@@ -71,13 +78,18 @@ __all__ = [
     "RLMError",
     "RLMOptions",
     "ReplError",
+    "RetrieverProtocol",
     "RouterConfig",
     "SmartRouter",
     "SubcallTooLargeError",
     "TournamentReranker",
     "Trace",
     "TraceStep",
+    "Usage",
     "__version__",
+    "count_tokens",
+    "current_step",
+    "estimate_tokens",
     "ndcg_at_k",
     "recall_at_k",
     "union_pool",
@@ -85,6 +97,14 @@ __all__ = [
 
 # Where each public name is defined (kept equal to __all__ by a test).
 _EXPORTS: dict[str, str] = {
+    "Message": "rlm_core.adapters.base",
+    "ModelAdapter": "rlm_core.adapters.base",
+    "ModelResponse": "rlm_core.adapters.base",
+    "Usage": "rlm_core.usage",
+    "RetrieverProtocol": "rlm_core.retrieval",
+    "count_tokens": "rlm_core.engine.tokens",
+    "estimate_tokens": "rlm_core.engine.tokens",
+    "current_step": "rlm_core.events",
     "FileCache": "rlm_core.cache",
     "Context": "rlm_core.context",
     "Match": "rlm_core.context",

@@ -9,8 +9,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 
-from rlm_core.adapters.base import ModelResponse, Usage
-from rlm_core.engine.tokens import estimate_tokens
+from rlm_core import ModelResponse, Usage, estimate_tokens
 
 _ROLES: dict[str, type[BaseMessage]] = {
     "system": SystemMessage,

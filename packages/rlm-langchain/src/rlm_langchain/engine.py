@@ -13,8 +13,7 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, ConfigDict, ValidationError, WithJsonSchema
 
-from rlm_core import RLM, ConfigError, RLMOptions, Trace
-from rlm_core.events import Event
+from rlm_core import RLM, ConfigError, Event, RLMOptions, Trace
 from rlm_langchain.adapter import ChatModelAdapter
 from rlm_langchain.progress import adispatch_event, dispatch_event
 from rlm_langchain.retriever_adapter import LangChainRetrieverAdapter, doc_id_of

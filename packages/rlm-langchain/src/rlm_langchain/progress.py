@@ -8,7 +8,7 @@ from typing import Any
 from langchain_core.callbacks import adispatch_custom_event, dispatch_custom_event
 from langchain_core.runnables import RunnableConfig
 
-from rlm_core.events import Event
+from rlm_core import Event
 
 logger = logging.getLogger("rlm_langchain")
 

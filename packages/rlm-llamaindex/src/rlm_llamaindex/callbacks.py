@@ -17,8 +17,7 @@ from typing import Any
 
 from llama_index.core.callbacks import CallbackManager, CBEventType, EventPayload
 
-from rlm_core.events import Event
-from rlm_core.trace import TraceStep
+from rlm_core import Event, TraceStep
 
 _EXEC_KINDS = ("repl_exec", "sub_repl_exec")
 

@@ -12,8 +12,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 
-from rlm_core.events import current_step
-from rlm_core.trace import TraceStep
+from rlm_core import TraceStep, current_step
 
 DeltaSink = Callable[[TraceStep | None, str], None]
 

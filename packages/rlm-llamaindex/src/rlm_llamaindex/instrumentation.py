@@ -21,8 +21,7 @@ from llama_index_instrumentation.base import BaseEvent
 from llama_index_instrumentation.dispatcher import Dispatcher, active_instrument_tags
 from pydantic import Field
 
-from rlm_core.events import Event
-from rlm_core.trace import TraceStep
+from rlm_core import Event, TraceStep
 
 dispatcher = get_dispatcher(__name__)
 

@@ -8,8 +8,7 @@ from typing import Any
 from llama_index.core.base.llms.types import ChatMessage, ChatResponse, MessageRole
 from llama_index.core.llms import LLM
 
-from rlm_core.adapters.base import ModelResponse, Usage
-from rlm_core.errors import AdapterError, ConfigError
+from rlm_core import AdapterError, ConfigError, ModelResponse, Usage
 from rlm_llamaindex.deltas import report
 
 _ROLES = {

@@ -20,8 +20,7 @@ from llama_index.core.indices.base import BaseIndex
 from llama_index.core.prompts.mixin import PromptDictType, PromptMixinType
 from llama_index.core.schema import NodeWithScore, QueryBundle
 
-from rlm_core import RLM
-from rlm_core.errors import ConfigError
+from rlm_core import RLM, ConfigError
 from rlm_llamaindex.prompts import SYSTEM_PROMPT, system_prompt_of, update_system_prompt
 from rlm_llamaindex.retriever_adapter import LlamaIndexRetrieverAdapter
 from rlm_llamaindex.runner import RLMRunner, RunResult

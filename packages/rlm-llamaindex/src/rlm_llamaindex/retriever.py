@@ -11,8 +11,7 @@ from llama_index.core.prompts import PromptTemplate
 from llama_index.core.prompts.mixin import PromptDictType
 from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, QueryBundle
 
-from rlm_core.context import Context
-from rlm_core.errors import ConfigError, ContextError
+from rlm_core import ConfigError, Context, ContextError
 from rlm_llamaindex.prompts import (
     SYSTEM_PROMPT,
     system_prompt_of,

@@ -11,7 +11,7 @@ from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore
 from llama_index.core.storage.docstore.types import BaseDocumentStore
 
-from rlm_core.errors import ConfigError
+from rlm_core import ConfigError
 from rlm_core.retrieval import FoundDocument, SingleSearchRetriever
 
 DEFAULT_PREVIEW_CHARS = 300

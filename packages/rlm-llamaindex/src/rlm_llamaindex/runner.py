@@ -16,9 +16,7 @@ from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.callbacks import CallbackManager
 from llama_index.core.schema import BaseNode, Document, MetadataMode, NodeWithScore
 
-from rlm_core import RLM, RLMOptions, Trace
-from rlm_core.context import Context
-from rlm_core.errors import ConfigError, ContextError
+from rlm_core import RLM, ConfigError, Context, ContextError, RLMOptions, Trace
 from rlm_llamaindex.callbacks import CallbackBridge
 from rlm_llamaindex.instrumentation import InstrumentationBridge
 from rlm_llamaindex.llm import LlamaIndexLLMAdapter

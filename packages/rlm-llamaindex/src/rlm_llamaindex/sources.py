@@ -14,8 +14,7 @@ from collections.abc import Iterable, Sequence
 
 from llama_index.core.schema import BaseNode, NodeWithScore
 
-from rlm_core.context import Context
-from rlm_core.trace import Trace
+from rlm_core import Context, Trace
 
 _OFFSET = re.compile(r"\[@(\d+)\]")
 _SPLIT = re.compile(r"\n|\\n|', '|\", \"|\[@\d+\]")

@@ -1,7 +1,7 @@
 """Model adapters: the ``ModelAdapter`` protocol and its implementations."""
 
 from rlm_core.adapters.azure import AzureOpenAIAdapter
-from rlm_core.adapters.base import ModelAdapter, ModelResponse, Usage, model_id_of
+from rlm_core.adapters.base import Message, ModelAdapter, ModelResponse, Usage, model_id_of
 from rlm_core.adapters.fake import FakeAdapter
 from rlm_core.adapters.http import GenericChatAdapter
 from rlm_core.adapters.llama_cpp import LlamaCppAdapter, LlamaServer
@@ -14,6 +14,7 @@ __all__ = [
     "GenericChatAdapter",
     "LlamaCppAdapter",
     "LlamaServer",
+    "Message",
     "ModelAdapter",
     "ModelResponse",
     "OpenAICompatAdapter",
