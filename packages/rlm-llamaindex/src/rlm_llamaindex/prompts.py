@@ -12,8 +12,7 @@ from typing import Any
 from llama_index.core.prompts import BasePromptTemplate, PromptTemplate
 from llama_index.core.prompts.mixin import PromptDictType
 
-from rlm_core import BASE_SYSTEM_PROMPT
-from rlm_core.errors import ConfigError
+from rlm_core import BASE_SYSTEM_PROMPT, ConfigError
 
 SYSTEM_PROMPT = "system_prompt"
 
