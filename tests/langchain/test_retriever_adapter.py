@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from langchain_core.documents import Document
 from langchain_core.embeddings import DeterministicFakeEmbedding
 from langchain_core.vectorstores import InMemoryVectorStore
 
 from rlm_core import ConfigError
-from rlm_langchain import LangChainRetrieverAdapter
+from rlm_langchain import ChatRLM, LangChainRetrieverAdapter, RLMRunnable
 
-from .conftest import KeywordRetriever
+from .conftest import DOCS, KeywordRetriever, Recorder, async_scripted, fenced
 
 MANY = [
     Document(
@@ -57,3 +59,36 @@ def test_full_filter_set_and_bad_filters() -> None:
     assert ids(hits) == ["r8", "r10"]
     with pytest.raises(ConfigError, match="filter 'n' sets both"):
         adapter.search("harbour", filters={"n": {"gt": 1, "gte": 2}})
+
+
+class AsyncOnlyRetriever(KeywordRetriever):
+    """A real BaseRetriever whose sync path fails: only ``ainvoke`` works."""
+
+    def _get_relevant_documents(self, query: str, *, run_manager: Any) -> list[Document]:
+        raise NotImplementedError("this retriever is async only")
+
+    async def _aget_relevant_documents(self, query: str, *, run_manager: Any) -> list[Document]:
+        return super()._get_relevant_documents(query, run_manager=run_manager)
+
+
+SEARCH_CODE = fenced(
+    "hits = es_search('moon landing', top_k=2)\nprint(es_get(hits[0]['doc_id'])['content'])"
+)
+
+
+async def test_async_runs_call_the_retrievers_async_api(recorder: Recorder) -> None:
+    retriever = AsyncOnlyRetriever(documents=DOCS)
+    rlm = RLMRunnable(llm=async_scripted(SEARCH_CODE, "FINAL: 1969"), retriever=retriever)
+    result = await rlm.with_trace().ainvoke("When?", config={"callbacks": [recorder]})
+    assert result.answer == "1969"
+    assert "1969" in (result.trace.steps[1].stdout or "")
+    assert len(recorder.of("retriever")) == 1  # the async retriever run is in the tree
+
+    chat = ChatRLM(llm=async_scripted(SEARCH_CODE, "FINAL: 1969"), retriever=retriever)
+    assert (await chat.ainvoke("When was the moon landing?")).content == "1969"
+
+
+def test_sync_runs_use_the_sync_api() -> None:
+    adapter = LangChainRetrieverAdapter(AsyncOnlyRetriever(documents=DOCS))
+    with pytest.raises(NotImplementedError, match="async only"):
+        adapter.search("moon")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -160,7 +161,10 @@ class BoundEngine:
             yield event
 
     async def aevents(self, query: str, context: str | list[str] | None) -> AsyncIterator[Event]:
-        """``RLM.astream`` (the async engine) with each event sent to the run's callbacks."""
+        """``RLM.astream`` (the async engine) with each event sent to the run's callbacks;
+        a wrapped LangChain retriever is called through its async API on this loop."""
+        if isinstance(self.retriever, LangChainRetrieverAdapter):
+            self.retriever.loop = asyncio.get_running_loop()
         async for event in self.rlm.astream(query, context):
             if self.config is not None:
                 await adispatch_event(event, self.config)
