@@ -11,9 +11,9 @@ import pytest
 from rlm_core.adapters.base import Message, ModelResponse, Usage
 from rlm_core.bench import BenchConfig, make_task, run_bench, summarize, to_markdown, write_csv
 from rlm_core.bench.haystack import is_correct, parse_size
-from rlm_core.bench.profiles import keywords, rescue_code
 from rlm_core.bench.report import write_plot
 from rlm_core.cli import main
+from rlm_core.profiles import keywords, rescue_code
 
 from tests.core.openai_server import OpenAIServer, RawJSON, Reply
 

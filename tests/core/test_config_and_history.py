@@ -157,7 +157,7 @@ def test_system_prompt_lists_exactly_the_repl_helpers() -> None:
     for name in names:
         assert f"- {name}(" in system
     assert "es_search" not in system
-    assert "es_search(" in describe_helpers(with_retriever=True)
+    assert "es_search(" in describe_helpers(Toolkit.specs(with_retriever=True))
     required = {
         "peek",
         "tail",

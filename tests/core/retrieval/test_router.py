@@ -6,6 +6,7 @@ import pytest
 
 from rlm_core import ConfigError, ExecutionProfile, RouterConfig, SmartRouter
 from rlm_core.adapters import FakeAdapter
+from rlm_core.router import _GUIDANCE
 
 SMALL = "The capital of France is Paris."
 LARGE = ("filler text. " * 800) + "The secret code is 4217. " + ("more filler. " * 200)
@@ -60,12 +61,13 @@ def test_profiles_shape_the_engine() -> None:
 
 
 def test_explicit_options_win_over_the_profile() -> None:
-    router = SmartRouter(FakeAdapter(), parallel_subcalls=False, system_prompt="Custom {helpers}")
-    settings = router.rlm_for(ExecutionProfile.SEMANTIC_BATCHES).settings
-    assert settings.parallel_subcalls is False
-    assert settings.system_prompt is not None
-    assert settings.system_prompt.startswith("Custom {helpers}")
-    assert "ask_chunks" in settings.system_prompt
+    adapter = FakeAdapter(script=[FIND_CODE, "FINAL: 4217"])
+    router = SmartRouter(adapter, parallel_subcalls=False, system_prompt="Custom {helpers}")
+    assert router.rlm_for(ExecutionProfile.SEMANTIC_BATCHES).settings.parallel_subcalls is False
+    router.run("Secret code?", LARGE, profile=ExecutionProfile.SEMANTIC_BATCHES)
+    system = adapter.calls[0][0]["content"]
+    assert system.startswith("Custom Inspect the context:\n- peek(")  # helpers filled in
+    assert system.endswith(_GUIDANCE[ExecutionProfile.SEMANTIC_BATCHES])  # guidance appended
 
 
 def test_verify_profile_requires_a_subcall_before_final() -> None:

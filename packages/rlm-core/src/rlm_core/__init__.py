@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from rlm_core.adapters.base import Message, ModelAdapter, ModelResponse
     from rlm_core.cache import FileCache
     from rlm_core.context import Context, Match
-    from rlm_core.engine.prompts import BASE_SYSTEM_PROMPT
+    from rlm_core.engine.prompts import BASE_SYSTEM_PROMPT, PromptParts
     from rlm_core.engine.tokens import count_tokens, estimate_tokens
     from rlm_core.errors import (
         AdapterError,
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from rlm_core.events import Event, EventListener, current_step
     from rlm_core.options import RLMOptions
     from rlm_core.policy import Policy
+    from rlm_core.profiles import PROFILES, Profile
     from rlm_core.repl.base import ExecResult, REPLProtocol
     from rlm_core.retrieval import (
         ListwiseReranker,
@@ -52,6 +53,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BASE_SYSTEM_PROMPT",
+    "PROFILES",
     "RLM",
     "AdapterError",
     "ConfigError",
@@ -73,6 +75,8 @@ __all__ = [
     "ModelResponse",
     "Policy",
     "PolicyError",
+    "Profile",
+    "PromptParts",
     "QueryRewriter",
     "REPLProtocol",
     "RLMError",
@@ -109,6 +113,7 @@ _EXPORTS: dict[str, str] = {
     "Context": "rlm_core.context",
     "Match": "rlm_core.context",
     "BASE_SYSTEM_PROMPT": "rlm_core.engine.prompts",
+    "PromptParts": "rlm_core.engine.prompts",
     "AdapterError": "rlm_core.errors",
     "ConfigError": "rlm_core.errors",
     "ContextError": "rlm_core.errors",
@@ -124,6 +129,8 @@ _EXPORTS: dict[str, str] = {
     "EventListener": "rlm_core.events",
     "RLMOptions": "rlm_core.options",
     "Policy": "rlm_core.policy",
+    "PROFILES": "rlm_core.profiles",
+    "Profile": "rlm_core.profiles",
     "ExecResult": "rlm_core.repl.base",
     "REPLProtocol": "rlm_core.repl.base",
     "ListwiseReranker": "rlm_core.retrieval",

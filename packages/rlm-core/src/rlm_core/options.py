@@ -15,13 +15,14 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError
-from pydantic_core import PydanticUndefined
 
 from rlm_core.adapters.base import ModelAdapter
 from rlm_core.cache import FileCache
+from rlm_core.engine.prompts import PromptParts
 from rlm_core.errors import ConfigError
 from rlm_core.events import Listener
 from rlm_core.policy import Policy
+from rlm_core.profiles import Profile, profile_named
 from rlm_core.repl.base import DEFAULT_MAX_OUTPUT_CHARS, REPL, backend_names
 from rlm_core.retrieval.base import RetrieverProtocol
 
@@ -118,11 +119,14 @@ def _fraction(value: Any, info: Any) -> float:
     return float(value)
 
 
-def _code(value: Any, info: Any) -> str | None:
-    if value is None:
-        return None
+def _code(value: Any, info: Any) -> str | Callable[[str], str] | None:
+    if value is None or (callable(value) and not isinstance(value, str)):
+        return value
     if not isinstance(value, str) or not value.strip():
-        raise ConfigError("fallback_code must be a non-empty string of Python code")
+        raise ConfigError(
+            "fallback_code must be a non-empty string of Python code, or a function of the "
+            "question that returns one"
+        )
     try:
         compile(value, "<fallback_code>", "exec")
     except SyntaxError as error:
@@ -136,6 +140,20 @@ def _identifier(value: Any, info: Any) -> str | None:
     if value is None or (isinstance(value, str) and value.isidentifier()):
         return value
     raise ConfigError(f"{info.field_name} must be a variable name, got {value!r}")
+
+
+def _profile(value: Any, info: Any) -> str | Profile:
+    profile_named(value)
+    return value  # type: ignore[no-any-return]
+
+
+def _prompts(value: Any, info: Any) -> PromptParts | None:
+    if value is None or isinstance(value, PromptParts):
+        return value
+    raise ConfigError(
+        f"prompts must be a rlm_core.PromptParts (e.g. PromptParts(sub_system=...)), "
+        f"got {type(value).__name__}"
+    )
 
 
 def _listeners(value: Any, info: Any) -> Listener | list[Listener] | None:
@@ -247,8 +265,10 @@ class RLMOptions(BaseModel):
         description="After this many replies without usable code, run `fallback_code` "
         "(if any), then finalize.",
     )
-    fallback_code: Annotated[str | None, PlainValidator(_code)] = Field(
-        None, description="Python run in the REPL when `invalid_response_limit` is reached."
+    fallback_code: Annotated[str | Callable[[str], str] | None, PlainValidator(_code)] = Field(
+        None,
+        description="Python run in the REPL when `invalid_response_limit` is reached, or a "
+        "function that builds it from the run's question.",
     )
     auto_finalize_var: Annotated[str | None, PlainValidator(_identifier)] = Field(
         None, description="End the run as soon as this REPL variable holds an answer."
@@ -261,6 +281,16 @@ class RLMOptions(BaseModel):
     )
     temperature: Annotated[float, PlainValidator(_temperature)] = Field(
         0.0, description="Sampling temperature of root and sub-calls (0 to 2)."
+    )
+    profile: Annotated[str | Profile, PlainValidator(_profile)] = Field(
+        "default",
+        description='A named bundle of option defaults and prompt parts: "default" or "small" '
+        "(small local models), or a `Profile`; options you set win over it.",
+    )
+    prompts: Annotated[PromptParts | None, PlainValidator(_prompts)] = Field(
+        None,
+        description="Named prompt parts (`PromptParts`: root, example, sub_system, "
+        "retrieval_note, compaction, finalize, guidance); None: the profile's.",
     )
 
     def __init__(self, **options: Any) -> None:
@@ -301,6 +331,35 @@ class RLMOptions(BaseModel):
         if reserved:
             check_names(base.model_fields_set, reserved=reserved)
         return base.merged(keywords)
+
+    def chosen_profile(self) -> Profile:
+        """The ``Profile`` these options start from."""
+        return profile_named(self.profile)
+
+    def resolved(self) -> RLMOptions:
+        """These options with the profile's defaults and prompt parts filled in where you
+        set none (what a run uses)."""
+        profile = self.chosen_profile()
+        values = {**profile.options, **self.explicit()}
+        values["prompts"] = self.prompts or profile.prompts
+        return RLMOptions(**values)
+
+    def summary(self) -> dict[str, Any]:
+        """What a run records about its settings (JSON-safe): the profile, the options it
+        supplied and the options you set."""
+        profile = self.chosen_profile()
+        explicit = self.explicit()
+        from_profile = {
+            name: _shown(value) for name, value in profile.options.items() if name not in explicit
+        }
+        if self.prompts is None and profile.prompts.changed():
+            from_profile["prompts"] = _shown(profile.prompts)
+        explicit.pop("profile", None)
+        return {
+            "profile": profile.name,
+            "from_profile": from_profile,
+            "explicit": {name: _shown(value) for name, value in explicit.items()},
+        }
 
     def merged(self, overrides: Mapping[str, Any]) -> RLMOptions:
         """A copy with ``overrides`` set on top of this object's explicit options."""
@@ -349,7 +408,18 @@ def config_error(error: ValidationError) -> ConfigError:
     return ConfigError(f"{name}: {first['msg']} (got {first.get('input')!r:.80})")
 
 
-def default_of(name: str) -> Any:
-    """The model default of option ``name``."""
-    default = RLMOptions.model_fields[name].default
-    return None if default is PydanticUndefined else default
+def _shown(value: Any) -> Any:
+    """``value`` as the trace shows it: plain JSON values as they are, the rest by name."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str):
+        return value if len(value) <= 200 else f"<text, {len(value)} chars>"
+    if isinstance(value, Policy):
+        return dataclasses.asdict(value)
+    if isinstance(value, PromptParts):
+        return {"changed_parts": value.changed()}
+    if isinstance(value, list):
+        return [_shown(item) for item in value]
+    if inspect.isfunction(value) or inspect.ismethod(value):
+        return f"<function {value.__qualname__}>"
+    return f"<{type(value).__name__}>"

@@ -13,6 +13,7 @@ from typing import Any
 
 from rlm_core.adapters.base import ModelAdapter, model_id_of
 from rlm_core.context import Context
+from rlm_core.engine.prompts import DEFAULT_PROMPTS
 from rlm_core.engine.session import Session
 from rlm_core.engine.settings import CompactionSettings, EngineSettings, GuardSettings
 from rlm_core.engine.tokens import context_window_for, context_window_of
@@ -48,7 +49,8 @@ class RLM:
     ) -> None:
         _check_adapter(adapter)
         self.options = RLMOptions.from_arguments(options, overrides)
-        chosen = self.options
+        chosen = self.options.resolved()
+        prompts = chosen.prompts or DEFAULT_PROMPTS
         if chosen.max_history_tokens:
             warnings.warn(
                 "max_history_tokens is deprecated: it drops old turns outright; use "
@@ -78,7 +80,7 @@ class RLM:
             cache=chosen.cache,
             retriever=chosen.retriever,
             conversation_history=chosen.conversation_history,
-            compaction=_compaction(adapter, chosen),
+            compaction=_compaction(adapter, chosen, prompts.compaction),
             max_history_tokens=chosen.max_history_tokens,
             guards=GuardSettings(
                 require_repl_before_final=chosen.require_repl_before_final,
@@ -88,6 +90,8 @@ class RLM:
             ),
             auto_finalize_var=chosen.auto_finalize_var,
             max_output_chars=chosen.max_output_chars,
+            prompts=prompts,
+            chosen=self.options.summary(),
         )
 
     @property
@@ -214,12 +218,16 @@ def _repl_factory(backend: str | Callable[..., REPL]) -> Callable[..., REPL]:
     return backend_factory(backend) if isinstance(backend, str) else backend
 
 
-def _compaction(adapter: ModelAdapter, options: RLMOptions) -> CompactionSettings | None:
+def _compaction(
+    adapter: ModelAdapter, options: RLMOptions, prompt: str
+) -> CompactionSettings | None:
     """When to compact, resolved against the root model's window (``None``: never)."""
     if not options.compaction:
         return None
     if options.compaction_threshold_tokens is not None:
-        return CompactionSettings(threshold_tokens=options.compaction_threshold_tokens)
+        return CompactionSettings(
+            threshold_tokens=options.compaction_threshold_tokens, prompt=prompt
+        )
     model_name = options.compaction_model_name
     resolved = options.compaction_model_context_limit or (
         context_window_for(model_name) if model_name else context_window_of(adapter)
@@ -231,4 +239,4 @@ def _compaction(adapter: ModelAdapter, options: RLMOptions) -> CompactionSetting
             "or compaction_threshold_tokens=..."
         )
     pct = options.compaction_threshold_pct or DEFAULT_COMPACTION_PCT
-    return CompactionSettings(threshold_tokens=int(resolved * pct))
+    return CompactionSettings(threshold_tokens=int(resolved * pct), prompt=prompt)

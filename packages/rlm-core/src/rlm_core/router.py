@@ -1,8 +1,8 @@
 """``SmartRouter``: answer small contexts with one direct call, large ones with an RLM.
 
 The execution profile shapes the RLM run: guidance appended to the system
-prompt plus the engine options that make the strategy happen (parallel
-sub-calls, guards, recursion).
+prompt (the ``guidance`` prompt part) plus the engine options that make the
+strategy happen (parallel sub-calls, guards, recursion).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from rlm_core.adapters.base import ModelAdapter, acomplete, check_response
 from rlm_core.context import Context
-from rlm_core.engine.prompts import BASE_SYSTEM_PROMPT, RETRIEVAL_NOTE
+from rlm_core.engine.prompts import DEFAULT_PROMPTS
 from rlm_core.errors import ConfigError, ContextError
 from rlm_core.options import RLMOptions
 from rlm_core.rlm import RLM
@@ -198,26 +198,20 @@ class SmartRouter:
         temperature = self.options.temperature
         return messages, self.config.baseline_max_tokens, temperature
 
-    def _system_prompt(self, profile: ExecutionProfile) -> str:
-        base = self.options.system_prompt
-        if base is None:
-            base = BASE_SYSTEM_PROMPT
-            if self.options.retriever is not None:
-                base = f"{base}\n\n{RETRIEVAL_NOTE}"
-        return f"{base}\n\n{_GUIDANCE[profile]}"
-
     def _options(self, profile: ExecutionProfile) -> RLMOptions:
         defaults = dict(_ENGINE_OPTIONS[profile])
         mine = self.options.explicit()
         if "policy" in mine:  # the user's Policy decides the recursion depth
             defaults.pop("max_recursion_depth", None)
-        return RLMOptions(**{**defaults, **mine, "system_prompt": self._system_prompt(profile)})
+        prompts = self.options.resolved().prompts or DEFAULT_PROMPTS
+        guided = prompts.replace(guidance=_GUIDANCE[profile])
+        return RLMOptions(**{**defaults, **mine, "prompts": guided})
 
     def _rlm_result(
         self, answer: str, trace: Trace, profile: ExecutionProfile, size: int
     ) -> RouterResult:
         options = self._options(profile).explicit()
-        for key in ("retriever", "system_prompt", "policy", "cache", "event_listener"):
+        for key in ("retriever", "system_prompt", "prompts", "policy", "cache", "event_listener"):
             options.pop(key, None)
         return RouterResult("rlm", answer, trace.usage.total_tokens, profile, size, trace, options)
 

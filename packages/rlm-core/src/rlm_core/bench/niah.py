@@ -16,7 +16,6 @@ from typing import Any
 
 from rlm_core.adapters.base import ModelAdapter, Usage
 from rlm_core.bench.haystack import NiahTask, is_correct, make_tasks
-from rlm_core.bench.profiles import profile_options
 from rlm_core.engine.tokens import context_window_of
 from rlm_core.errors import RLMError
 from rlm_core.events import Event
@@ -106,7 +105,7 @@ def run_rlm(
         max_output_tokens=config.max_output_tokens,
         subcall_max_output_tokens=config.subcall_max_output_tokens,
         event_listener=counter,
-        **profile_options(config.profile, task.question),
+        profile=config.profile,
     )
     started = time.perf_counter()
     trace: Trace | None

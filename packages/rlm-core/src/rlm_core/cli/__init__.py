@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from rlm_core.cli._inputs import UsageError
 from rlm_core.cli._models import EndpointError
 from rlm_core.errors import ConfigError, ContextError, RLMError
+from rlm_core.profiles import PROFILES
 from rlm_core.repl.base import backend_names
 
 Handler = Callable[[argparse.Namespace], int]
@@ -35,7 +36,7 @@ def _model_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--sub-model", help="model for sub-calls (default: the root model)")
     group.add_argument("--n-ctx", type=int, help="context window of the local model, in tokens")
     group.add_argument(
-        "--profile", choices=("auto", "default", "small"), default="auto",
+        "--profile", choices=("auto", *PROFILES), default="auto",
         help="root prompt/guards: 'small' suits small local models (auto: small when local)",
     )  # fmt: skip
     group.add_argument("--max-steps", type=int, default=8, help="root steps before finalizing")

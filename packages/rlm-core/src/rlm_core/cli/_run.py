@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from rlm_core.adapters.base import ModelAdapter
-from rlm_core.bench.profiles import profile_options
 from rlm_core.cli._inputs import UsageError, load_context
 from rlm_core.cli._models import ModelChoice, build_adapter, choose
 from rlm_core.cli._progress import progress_listener
@@ -27,11 +26,7 @@ def _profile(name: str, root: ModelChoice) -> str:
 
 
 def _make_rlm(
-    root: ModelAdapter,
-    sub: ModelAdapter | None,
-    options: dict[str, Any],
-    question: str,
-    listener: Any,
+    root: ModelAdapter, sub: ModelAdapter | None, options: dict[str, Any], listener: Any
 ) -> RLM:
     return RLM(
         root,
@@ -40,7 +35,7 @@ def _make_rlm(
         repl_backend=options["backend"],
         max_output_tokens=options.get("max_output_tokens", 1024),
         event_listener=listener,
-        **profile_options(options["profile"], question),
+        profile=options["profile"],
     )
 
 
@@ -82,7 +77,7 @@ def ask(args: argparse.Namespace) -> int:
     }
     root = build_adapter(root_choice, n_ctx=args.n_ctx)
     sub = build_adapter(sub_choice, n_ctx=args.n_ctx) if sub_choice is not None else None
-    rlm = _make_rlm(root, sub, options, args.question, progress_listener(args.quiet))
+    rlm = _make_rlm(root, sub, options, progress_listener(args.quiet))
     answer, trace, error = _run(rlm, args.question, context)
     if trace is not None:
         _save(trace, options, args.trace_out, args.html_out)
@@ -113,7 +108,7 @@ def replay(args: argparse.Namespace) -> int:
     options.setdefault("max_steps", max(len(trace.of_kind("root_call")), 1))
     options["backend"] = args.backend or options.get("backend", "python")
     root, sub = replay_adapters(trace)
-    rlm = _make_rlm(root, sub, options, trace.query, progress_listener(args.quiet))
+    rlm = _make_rlm(root, sub, options, progress_listener(args.quiet))
     answer, new_trace, error = _run(rlm, trace.query, context)
     if error is not None:
         print(f"rlm: replay failed: {error}", file=sys.stderr)

@@ -6,12 +6,6 @@ from rlm_core.adapters.base import Message
 from rlm_core.engine.settings import CompactionSettings
 from rlm_core.engine.tokens import count_tokens
 
-SUMMARIZER_PROMPT = (
-    "You summarise the work log of a program that answers a question by running Python code "
-    "over a long text. Keep every fact found (names, numbers, offsets, variable names that hold "
-    "results) and what was tried and failed. Be brief; use bullet points."
-)
-
 
 class History:
     """Messages for the next root call.
@@ -95,7 +89,7 @@ class History:
             f"[{message['role']}]\n{message['content']}" for message in self.messages[1:end]
         )
         return [
-            {"role": "system", "content": SUMMARIZER_PROMPT},
+            {"role": "system", "content": self.compaction.prompt},
             {"role": "user", "content": f"Work log to summarise:\n\n{log}"},
         ]
 

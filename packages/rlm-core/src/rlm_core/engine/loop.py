@@ -65,6 +65,7 @@ class RootLoop:
         self.exec_kind = "repl_exec" if depth == 0 else "sub_repl_exec"
         self.repl_ran = False
         self.invalid_replies = 0
+        self.query = ""
 
     # -- effects with their trace steps ------------------------------------------------------
     def _model(
@@ -130,9 +131,12 @@ class RootLoop:
         settings = self.settings
         state = self.state
         guards = settings.guards
+        with_retriever = settings.retriever is not None
         system = prompts.build_system_prompt(
             settings.system_prompt,
-            with_retriever=settings.retriever is not None,
+            settings.prompts,
+            helpers=prompts.describe_helpers(Toolkit.specs(with_retriever=with_retriever)),
+            with_retriever=with_retriever,
             max_output_chars=settings.max_output_chars,
         )
         history = History(
@@ -143,6 +147,7 @@ class RootLoop:
             compaction=settings.compaction,
         )
         subcalls_before = state.budget.subcalls
+        self.query = query
         self.repl.set("QUERY", query)
         last_code: str | None = None
         step = 0
@@ -243,7 +248,7 @@ class RootLoop:
     def _give_up(self, history: History, reply: str, feedback: str) -> LoopGen:
         """Too many replies without usable code: run ``fallback_code``, else finalize."""
         self.state.emit("guard", depth=self.depth, reason="invalid_response_limit reached")
-        fallback = self.settings.guards.fallback_code
+        fallback = self._fallback_code()
         if fallback:
             result = yield from self._exec(fallback, purpose="fallback")
             answer = self._answer_from_variables()
@@ -254,6 +259,14 @@ class RootLoop:
             history.add_turn(reply, feedback)
         return (yield from self._finalize("the model kept replying without usable code", history))
 
+    def _fallback_code(self) -> str | None:
+        """``fallback_code``, built from this run's question when it is a function."""
+        fallback = self.settings.guards.fallback_code
+        if callable(fallback):
+            code = fallback(self.query)
+            return code if isinstance(code, str) and code.strip() else None
+        return fallback
+
     def _finalize_on_limit(self, history: History, error: PolicyError) -> LoopGen:
         if self.settings.policy.on_limit == "raise":
             raise error
@@ -262,7 +275,7 @@ class RootLoop:
     def _finalize(self, reason: str, history: History) -> LoopGen:
         """Ask the model once for its best answer from what it gathered."""
         self.state.emit("finalize", depth=self.depth, reason=reason)
-        history.add_user(prompts.finalize_request(reason))
+        history.add_user(prompts.finalize_request(reason, self.settings.prompts))
         try:
             reply = yield from self._model(
                 history.messages,

@@ -1,13 +1,22 @@
-"""The root model's prompts. Short on purpose: small models follow short prompts."""
+"""Every prompt the engine sends, in one place, as named parts.
+
+Short on purpose: small models follow short prompts. ``PromptParts`` bundles the parts a
+run uses (a profile can swap some, e.g. the root prompt's example); the remaining texts
+here are the fixed feedback the root loop gives. This module imports only ``errors``, so any
+layer can use it.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from typing import Any
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-from rlm_core.engine.toolkit import Toolkit
+from rlm_core.errors import ConfigError
 
-BASE_SYSTEM_PROMPT = """\
+ROOT_PROMPT = """\
 You answer questions about a long text that is too big to read at once. It is stored in a \
 Python REPL as the string variable P (ctx is the same text with helper methods). You never see \
 it directly: you write Python code, it runs, and you see what it prints.
@@ -24,14 +33,88 @@ characters, so print short pieces, not all of P.
 
 How to work: first look at the data (peek, lenP), then search it with short distinctive words \
 from the question (grep), read around the hits, use sub-models for reading or judging long \
-pieces (ask, ask_chunks, llm_batch), and answer only from what the code showed you.
+pieces (ask, ask_chunks, llm_batch), and answer only from what the code showed you."""
+"""The root system prompt before its example; ``{helpers}`` and ``{max_output_chars}`` are
+filled in when a run starts."""
 
+EXAMPLE = """\
 Example:
 ```python
 hits = grep("launch date")
 print(len(hits)); print(hits[:3])
 ```
 (output shows the date) then: FINAL: March 3, 2021"""
+"""The worked example that ends the root system prompt."""
+
+BASE_SYSTEM_PROMPT = f"{ROOT_PROMPT}\n\n{EXAMPLE}"
+"""The built-in root system prompt: ``ROOT_PROMPT`` then ``EXAMPLE``."""
+
+SUB_SYSTEM_PROMPT = (
+    "You are a sub-LLM helping a larger program. Answer the request using only the text "
+    "you are given. Be concise and specific. If the text does not contain the answer, "
+    "reply exactly: NOT FOUND"
+)
+"""The system prompt of every plain sub-call (``llm_query``, ``ask``, ...)."""
+
+RETRIEVAL_NOTE = (
+    "A document index is also available: search it with es_search / es_hybrid_search and read "
+    "whole documents with es_get(doc_id)."
+)
+"""Appended to the built-in root prompt when a retriever is configured."""
+
+COMPACTION_PROMPT = (
+    "You summarise the work log of a program that answers a question by running Python code "
+    "over a long text. Keep every fact found (names, numbers, offsets, variable names that hold "
+    "results) and what was tried and failed. Be brief; use bullet points."
+)
+"""The system prompt of the call that summarises old turns (``compaction=True``)."""
+
+FINALIZE_PROMPT = (
+    "Stop now: {reason}. Give your best final answer from what you have found so far, "
+    "as one line: FINAL: <answer>"
+)
+"""Asks for a best answer when a limit is hit; ``{reason}`` says which."""
+
+
+@dataclass(frozen=True, slots=True)
+class PromptParts:
+    """The named prompt parts of a run. Profiles swap parts; ``RLM(prompts=...)`` sets them.
+
+    ``guidance`` (empty by default) is appended to the root system prompt, e.g. the
+    strategy of a ``SmartRouter`` execution profile.
+    """
+
+    root: str = ROOT_PROMPT
+    example: str = EXAMPLE
+    sub_system: str = SUB_SYSTEM_PROMPT
+    retrieval_note: str = RETRIEVAL_NOTE
+    compaction: str = COMPACTION_PROMPT
+    finalize: str = FINALIZE_PROMPT
+    guidance: str = ""
+
+    def __post_init__(self) -> None:
+        for part in dataclasses.fields(self):
+            if not isinstance(getattr(self, part.name), str):
+                raise ConfigError(
+                    f"PromptParts.{part.name} must be a str, got "
+                    f"{type(getattr(self, part.name)).__name__}"
+                )
+
+    def replace(self, **parts: str) -> PromptParts:
+        """A copy with ``parts`` swapped in."""
+        return dataclasses.replace(self, **parts)
+
+    def changed(self) -> list[str]:
+        """The names of the parts that differ from the built-in ones."""
+        default = DEFAULT_PROMPTS
+        return [
+            part.name
+            for part in dataclasses.fields(self)
+            if getattr(self, part.name) != getattr(default, part.name)
+        ]
+
+
+DEFAULT_PROMPTS = PromptParts()
 
 # Helper groups in the order the prompt lists them, with their headings.
 GROUPS = {
@@ -41,10 +124,23 @@ GROUPS = {
 }
 
 
-def describe_helpers(*, with_retriever: bool) -> str:
+class HelperLine(Protocol):
+    """What the helper list shows of one REPL helper."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def signature(self) -> str: ...
+    @property
+    def summary(self) -> str: ...
+    @property
+    def group(self) -> str: ...
+
+
+def describe_helpers(specs: Iterable[HelperLine]) -> str:
     """The helper list for the system prompt, grouped, one line per helper."""
+    specs = list(specs)
     lines: list[str] = []
-    specs = Toolkit.specs(with_retriever=with_retriever)
     for group, title in GROUPS.items():
         members = [spec for spec in specs if spec.group == group]
         if not members:
@@ -54,22 +150,24 @@ def describe_helpers(*, with_retriever: bool) -> str:
     return "\n".join(lines)
 
 
-RETRIEVAL_NOTE = (
-    "A document index is also available: search it with es_search / es_hybrid_search and read "
-    "whole documents with es_get(doc_id)."
-)
-
-
 def build_system_prompt(
-    template: str | None, *, with_retriever: bool, max_output_chars: int
+    template: str | None,
+    parts: PromptParts = DEFAULT_PROMPTS,
+    *,
+    helpers: str,
+    with_retriever: bool,
+    max_output_chars: int,
 ) -> str:
-    """The system prompt: ``template`` (or the built-in one) with the helper list filled in."""
-    text = template if template is not None else BASE_SYSTEM_PROMPT
+    """The root system prompt: ``template`` (or the parts' root prompt and example) with the
+    helper list filled in, the retrieval note (built-in prompt only) and any guidance."""
+    text = template if template is not None else f"{parts.root}\n\n{parts.example}"
     if "{helpers}" in text or "{max_output_chars}" in text:
-        text = text.replace("{helpers}", describe_helpers(with_retriever=with_retriever))
+        text = text.replace("{helpers}", helpers)
         text = text.replace("{max_output_chars}", str(max_output_chars))
     if with_retriever and template is None:
-        text = f"{text}\n\n{RETRIEVAL_NOTE}"
+        text = f"{text}\n\n{parts.retrieval_note}"
+    if parts.guidance:
+        text = f"{text}\n\n{parts.guidance}"
     return text
 
 
@@ -113,11 +211,8 @@ def missing_variable(name: str) -> str:
     return f"FINAL_VAR: the variable {name!r} is not defined in the REPL. Define it, then finish."
 
 
-def finalize_request(reason: str) -> str:
-    return (
-        f"Stop now: {reason}. Give your best final answer from what you have found so far, "
-        "as one line: FINAL: <answer>"
-    )
+def finalize_request(reason: str, parts: PromptParts = DEFAULT_PROMPTS) -> str:
+    return parts.finalize.replace("{reason}", reason)
 
 
 SUB_RUN_QUERY = "Do what the text in P asks and answer it."

@@ -104,8 +104,9 @@ class Session:
     # -- lifecycle events --------------------------------------------------------------------
     def _start(self, query: str, metadata: dict[str, Any] | None) -> None:
         self.trace.query = query
-        self.trace.metadata = {"run_id": self.state.run_id, "context": metadata}
-        self.state.emit("run_start", query=query, context=metadata)
+        chosen = self.state.settings.chosen
+        self.trace.metadata = {"run_id": self.state.run_id, "context": metadata, "settings": chosen}
+        self.state.emit("run_start", query=query, context=metadata, settings=chosen)
 
     def _finished(self, answer: str) -> str:
         self.trace.answer = answer

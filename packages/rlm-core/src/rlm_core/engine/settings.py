@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rlm_core.adapters.base import ModelAdapter
+from rlm_core.engine.prompts import COMPACTION_PROMPT, DEFAULT_PROMPTS, PromptParts
 from rlm_core.events import Event, EventBus, EventType
 from rlm_core.policy import Budget, Policy
 from rlm_core.trace import Trace, TraceStep
@@ -26,6 +27,7 @@ class CompactionSettings:
     threshold_tokens: int
     keep_last_turns: int = 2
     summary_max_tokens: int = 1024
+    prompt: str = COMPACTION_PROMPT
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +35,8 @@ class GuardSettings:
     require_repl_before_final: bool = False
     require_subcall_before_final: bool = False
     invalid_response_limit: int | None = None
-    fallback_code: str | None = None
+    fallback_code: str | Callable[[str], str] | None = None
+    """Code to run, or a function that builds it from the run's question."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,9 @@ class EngineSettings:
     guards: GuardSettings = field(default_factory=GuardSettings)
     auto_finalize_var: str | None = None
     max_output_chars: int = 4000
+    prompts: PromptParts = DEFAULT_PROMPTS
+    chosen: dict[str, Any] = field(default_factory=dict)
+    """The profile and options this run uses, as recorded in the trace (JSON-safe)."""
 
 
 class RunState:

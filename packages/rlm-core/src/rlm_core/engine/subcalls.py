@@ -26,12 +26,6 @@ from rlm_core.errors import PolicyError, SubcallTooLargeError
 from rlm_core.events import current_step, in_step
 from rlm_core.trace import TraceStep
 
-SUB_SYSTEM_PROMPT = (
-    "You are a sub-LLM helping a larger program. Answer the request using only the text "
-    "you are given. Be concise and specific. If the text does not contain the answer, "
-    "reply exactly: NOT FOUND"
-)
-
 # (instruction, text, depth, parent_id) -> answer; set by the engine when recursion is on.
 SubRun = Callable[[str | None, str, int, int], str]
 AsyncSubRun = Callable[[str | None, str, int, int], Awaitable[str]]
@@ -147,7 +141,7 @@ class SubcallRunner:
         # Text first, question last: small models answer far better in that order.
         prompt = text if instruction is None else f"Text:\n{text}\n\nQuestion: {instruction}"
         messages = [
-            {"role": "system", "content": SUB_SYSTEM_PROMPT},
+            {"role": "system", "content": settings.prompts.sub_system},
             {"role": "user", "content": prompt},
         ]
         sub_depth = depth + 1
@@ -342,7 +336,8 @@ class SubcallRunner:
         window = self._window_cache[key]
         if window is None:
             return
-        needed = estimate_tokens(prompt) + estimate_tokens(SUB_SYSTEM_PROMPT) + max_tokens
+        system = self.settings.prompts.sub_system
+        needed = estimate_tokens(prompt) + estimate_tokens(system) + max_tokens
         if needed > window:
             raise SubcallTooLargeError(
                 f"sub-call prompt is about {needed - max_tokens} tokens, too large for "

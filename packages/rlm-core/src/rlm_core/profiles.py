@@ -1,0 +1,113 @@
+"""Settings profiles: named bundles of option defaults and prompt parts (``RLM(profile=...)``).
+
+``default`` is the core behaviour. ``small`` suits small local models: it keeps the core
+root prompt but swaps its example for one whose code finishes the job (grep, then
+``llm_query`` with the passages first and the question last, stored in ``answer``), ends
+the run when ``answer`` is set (``auto_finalize_var``), refuses a FINAL before code has run,
+and after two replies without usable code runs a generic rescue built from the run's own
+question (grep its longest content words, ask a sub-model about the hits). Options you
+pass explicitly always win over a profile's. Measured in docs/local-model.md.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from rlm_core.engine.prompts import DEFAULT_PROMPTS, PromptParts
+from rlm_core.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """A named bundle: ``options`` are ``RLM`` option defaults, ``prompts`` the prompt parts."""
+
+    name: str
+    description: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    prompts: PromptParts = DEFAULT_PROMPTS
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
+
+
+SMALL_EXAMPLE = """\
+Example:
+```python
+hits = grep("launch date")
+print(hits[:3])
+answer = llm_query("Text:\\n" + "\\n".join(hits[:3]) + "\\n\\nQuestion: When was the launch?") if hits else None
+```
+The run ends as soon as the variable answer is set. If grep finds nothing, try other words."""  # noqa: E501  (the measured example, verbatim)
+
+_STOP = {
+    "the", "and", "for", "with", "what", "which", "who", "whom", "whose", "when", "where",
+    "why", "how", "is", "are", "was", "were", "does", "did", "do", "of", "in", "on", "at",
+    "to", "a", "an", "by", "from", "that", "this", "these", "those", "it", "its", "be",
+    "text", "about", "there", "their", "they", "them", "has", "have", "had",
+}  # fmt: skip
+
+
+def keywords(question: str, limit: int = 4) -> list[str]:
+    """The question's content words, longest (rarest-looking) first."""
+    words = re.findall(r"[A-Za-z0-9][A-Za-z0-9_-]{2,}", question)
+    seen: dict[str, None] = {}
+    for word in words:
+        if word.lower() not in _STOP:
+            seen.setdefault(word.lower(), None)
+    return sorted(seen, key=len, reverse=True)[:limit]
+
+
+def rescue_code(question: str) -> str:
+    """Generic fallback code for ``question``: grep its content words, ask about the hits.
+
+    Used as a ``fallback_code`` function, so it is built from each run's own question.
+    The passages come first and the question last: small models answer that layout far
+    more often than question-first (measured in docs/local-model.md).
+    """
+    terms = keywords(question)
+    return (
+        f"_hits = []\n"
+        f"for _w in {terms!r}:\n"
+        f"    _hits = grep(_w, window=120, max_results=3)\n"
+        f"    if _hits:\n"
+        f"        break\n"
+        f"print(_hits)\n"
+        f"answer = llm_query('Text:\\n' + '\\n'.join(_hits) + '\\n\\nQuestion: ' + {question!r})"
+        f" if _hits else None\n"
+    )
+
+
+DEFAULT = Profile("default", "The core defaults: the full prompt and no guards.")
+SMALL = Profile(
+    "small",
+    "For small local models: an example that ends in `answer = llm_query(...)`, runs end when "
+    "`answer` is set, no FINAL before code, a rescue from the question after 2 bad replies.",
+    options={
+        "require_repl_before_final": True,
+        "invalid_response_limit": 2,
+        "fallback_code": rescue_code,
+        "auto_finalize_var": "answer",
+        "max_output_chars": 2000,
+    },
+    prompts=DEFAULT_PROMPTS.replace(example=SMALL_EXAMPLE),
+)
+
+PROFILES: Mapping[str, Profile] = MappingProxyType({p.name: p for p in (DEFAULT, SMALL)})
+"""The built-in profiles by name."""
+
+
+def profile_named(value: str | Profile) -> Profile:
+    """The profile called ``value`` (or ``value`` itself); ``ConfigError`` listing the names."""
+    if isinstance(value, Profile):
+        return value
+    try:
+        return PROFILES[value]
+    except (KeyError, TypeError):
+        raise ConfigError(
+            f"unknown profile {value!r}; choose one of {', '.join(map(repr, PROFILES))} "
+            "or pass a rlm_core.Profile"
+        ) from None
