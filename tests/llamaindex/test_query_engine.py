@@ -5,11 +5,7 @@ from __future__ import annotations
 import pytest
 from llama_index.core import Document, Settings, VectorStoreIndex
 from llama_index.core.base.base_query_engine import BaseQueryEngine
-from llama_index.core.base.response.schema import (
-    AsyncStreamingResponse,
-    Response,
-    StreamingResponse,
-)
+from llama_index.core.base.response.schema import Response
 
 from rlm_core import Policy
 from rlm_core.errors import ConfigError, ContextError
@@ -156,27 +152,3 @@ def test_from_index_searches_and_reads_nodes() -> None:
     assert "Heron" in first.node.get_content()
     assert len(response.source_nodes) == 3  # the one read whole, then the other hits
     assert all(hit.score is not None for hit in response.source_nodes)
-
-
-def test_streaming_yields_the_answer_and_fills_sources() -> None:
-    llm, _ = scripted_llm([GREP_AND_ASK, "FINAL: the code is 7319"], sub="7319")
-    engine = RLMQueryEngine(llm=llm, documents=LONG_DOCS, streaming=True)
-
-    response = engine.query("What is the launch code?")
-
-    assert isinstance(response, StreamingResponse)
-    pieces = list(response.response_gen)
-    assert pieces == ["the ", "code ", "is ", "7319"]
-    assert response.source_nodes[0].node.get_content().startswith("Beta memo")
-    assert response.metadata is not None and response.metadata["root_steps"] == 2
-
-
-async def test_async_streaming_runs_with_arun() -> None:
-    llm, _ = scripted_llm([code("print(peek(5))"), "FINAL: alpha beta"])
-    engine = RLMQueryEngine(llm=llm, documents=DOCS, streaming=True)
-
-    response = await engine.aquery("q")
-
-    assert isinstance(response, AsyncStreamingResponse)
-    assert [piece async for piece in response.response_gen] == ["alpha ", "beta"]
-    assert response.metadata is not None and response.metadata["steps"] == 3

@@ -2,35 +2,27 @@
 
 from __future__ import annotations
 
-import re
 import uuid
-from collections.abc import AsyncGenerator, Generator
 from typing import Any
 
 from llama_index.core import Settings
 from llama_index.core.base.base_query_engine import BaseQueryEngine
-from llama_index.core.base.response.schema import (
-    RESPONSE_TYPE,
-    AsyncStreamingResponse,
-    Response,
-    StreamingResponse,
-)
+from llama_index.core.base.response.schema import RESPONSE_TYPE, Response
 from llama_index.core.callbacks import CallbackManager, CBEventType, EventPayload
 from llama_index.core.indices.base import BaseIndex
 from llama_index.core.prompts.mixin import PromptDictType, PromptMixinType
-from llama_index.core.schema import NodeWithScore, QueryBundle
+from llama_index.core.schema import QueryBundle, QueryType
+from llama_index_instrumentation.dispatcher import DISPATCHER_SPAN_DECORATED_ATTR
 
-from rlm_core import RLM, ConfigError
+from rlm_core import ConfigError
 from rlm_llamaindex.prompts import SYSTEM_PROMPT, system_prompt_of, update_system_prompt
 from rlm_llamaindex.retriever_adapter import LlamaIndexRetrieverAdapter
 from rlm_llamaindex.runner import RLMRunner, RunResult
+from rlm_llamaindex.streaming import stream_async, stream_sync
 
-_WORD_BOUNDARY = re.compile(r"(?<=\s)(?=\S)")
 
-
-def _pieces(text: str) -> list[str]:
-    """``text`` cut before each word, so the pieces join back to exactly ``text``."""
-    return [piece for piece in _WORD_BOUNDARY.split(text) if piece]
+def _bundle(query: QueryType) -> QueryBundle:
+    return QueryBundle(query) if isinstance(query, str) else query
 
 
 class RLMQueryEngine(BaseQueryEngine):
@@ -98,79 +90,72 @@ class RLMQueryEngine(BaseQueryEngine):
         update_system_prompt(self._runner, prompts)
 
     # -- querying --------------------------------------------------------------------------------
-    def _prepare(self, parent_event: str | None) -> tuple[RLM, Any]:
-        return self._runner.prepare(
-            instance=self, callback_manager=self.callback_manager, parent_event=parent_event
-        )
+    def query(self, str_or_query_bundle: QueryType) -> RESPONSE_TYPE:
+        """Answer a query; with ``streaming=True`` a ``StreamingResponse`` returned as soon as
+        the run has started."""
+        if not self.streaming:
+            return super().query(str_or_query_bundle)
+        return stream_sync(self, _bundle(str_or_query_bundle), self._run)
+
+    async def aquery(self, str_or_query_bundle: QueryType) -> RESPONSE_TYPE:
+        """Async ``query``; with ``streaming=True`` an ``AsyncStreamingResponse``."""
+        if not self.streaming:
+            return await super().aquery(str_or_query_bundle)
+        return await stream_async(self, _bundle(str_or_query_bundle), self._arun)
+
+    # ``query`` / ``aquery`` open their own spans when streaming (closed when the run ends)
+    # and delegate to the base class's spanned methods otherwise.
+    setattr(query, DISPATCHER_SPAN_DECORATED_ATTR, True)
+    setattr(aquery, DISPATCHER_SPAN_DECORATED_ATTR, True)
+
+    def _query(self, query_bundle: QueryBundle) -> RESPONSE_TYPE:
+        return self._response(self._run(query_bundle, []))
+
+    async def _aquery(self, query_bundle: QueryBundle) -> RESPONSE_TYPE:
+        return self._response(await self._arun(query_bundle, []))
 
     def _response(self, result: RunResult) -> Response:
         return Response(result.answer, source_nodes=result.source_nodes, metadata=result.metadata)
 
-    def _query(self, query_bundle: QueryBundle) -> RESPONSE_TYPE:
+    def _run(self, query_bundle: QueryBundle, listeners: list[Any]) -> RunResult:
         event_id = str(uuid.uuid4())
-        with self.callback_manager.event(
+        with (
+            self.callback_manager.as_trace("query"),
+            self._query_event(query_bundle, event_id) as event,
+        ):
+            rlm, retriever = self._runner.prepare(
+                instance=self,
+                callback_manager=self.callback_manager,
+                parent_event=event_id,
+                listeners=listeners,
+            )
+            answer, trace = rlm.run(query_bundle.query_str, self._runner.context)
+            result = self._runner.result(answer, trace, retriever)
+            event.on_end(payload={EventPayload.RESPONSE: result.answer})
+        return result
+
+    async def _arun(self, query_bundle: QueryBundle, listeners: list[Any]) -> RunResult:
+        event_id = str(uuid.uuid4())
+        with (
+            self.callback_manager.as_trace("query"),
+            self._query_event(query_bundle, event_id) as event,
+        ):
+            rlm, retriever = self._runner.prepare(
+                instance=self,
+                callback_manager=self.callback_manager,
+                parent_event=event_id,
+                listeners=listeners,
+            )
+            answer, trace = await rlm.arun(query_bundle.query_str, self._runner.context)
+            result = self._runner.result(answer, trace, retriever)
+            event.on_end(payload={EventPayload.RESPONSE: result.answer})
+        return result
+
+    def _query_event(self, query_bundle: QueryBundle, event_id: str) -> Any:
+        return self.callback_manager.event(
             CBEventType.QUERY,
             payload={EventPayload.QUERY_STR: query_bundle.query_str},
             event_id=event_id,
-        ) as query_event:
-            rlm, retriever = self._prepare(event_id)
-            response: RESPONSE_TYPE
-            if self.streaming:
-                response = self._stream(rlm, retriever, query_bundle.query_str)
-            else:
-                answer, trace = rlm.run(query_bundle.query_str, self._runner.context)
-                response = self._response(self._runner.result(answer, trace, retriever))
-            query_event.on_end(payload={EventPayload.RESPONSE: response})
-        return response
-
-    async def _aquery(self, query_bundle: QueryBundle) -> RESPONSE_TYPE:
-        event_id = str(uuid.uuid4())
-        with self.callback_manager.event(
-            CBEventType.QUERY,
-            payload={EventPayload.QUERY_STR: query_bundle.query_str},
-            event_id=event_id,
-        ) as query_event:
-            rlm, retriever = self._prepare(event_id)
-            response: RESPONSE_TYPE
-            if self.streaming:
-                response = self._astream(rlm, retriever, query_bundle.query_str)
-            else:
-                answer, trace = await rlm.arun(query_bundle.query_str, self._runner.context)
-                response = self._response(self._runner.result(answer, trace, retriever))
-            query_event.on_end(payload={EventPayload.RESPONSE: response})
-        return response
-
-    # -- streaming -------------------------------------------------------------------------------
-    def _stream(self, rlm: RLM, retriever: Any, query: str) -> StreamingResponse:
-        """The run starts when the stream is first read; ``source_nodes`` and ``metadata``
-        are filled in once the answer is known."""
-        sources: list[NodeWithScore] = []
-        metadata: dict[str, Any] = {}
-
-        def generate() -> Generator[str, None, None]:
-            answer, trace = rlm.run(query, self._runner.context)
-            result = self._runner.result(answer, trace, retriever)
-            sources.extend(result.source_nodes)
-            metadata.update(result.metadata)
-            yield from _pieces(answer)
-
-        return StreamingResponse(response_gen=generate(), source_nodes=sources, metadata=metadata)
-
-    def _astream(self, rlm: RLM, retriever: Any, query: str) -> AsyncStreamingResponse:
-        """Async ``_stream``: the run is awaited with ``RLM.arun`` when the stream is read."""
-        sources: list[NodeWithScore] = []
-        metadata: dict[str, Any] = {}
-
-        async def generate() -> AsyncGenerator[str, None]:
-            answer, trace = await rlm.arun(query, self._runner.context)
-            result = self._runner.result(answer, trace, retriever)
-            sources.extend(result.source_nodes)
-            metadata.update(result.metadata)
-            for piece in _pieces(answer):
-                yield piece
-
-        return AsyncStreamingResponse(
-            response_gen=generate(), source_nodes=sources, metadata=metadata
         )
 
     def __repr__(self) -> str:

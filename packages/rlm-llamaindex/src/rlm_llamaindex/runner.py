@@ -166,10 +166,16 @@ class RLMRunner:
         )
 
     def prepare(
-        self, *, instance: Any, callback_manager: CallbackManager | None, parent_event: str | None
+        self,
+        *,
+        instance: Any,
+        callback_manager: CallbackManager | None,
+        parent_event: str | None,
+        listeners: Sequence[Any] = (),
     ) -> tuple[RLM, LlamaIndexRetrieverAdapter | None]:
-        """An RLM for one run, reporting to instrumentation (and the callback manager)."""
-        listeners: list[Any] = [InstrumentationBridge(instance)]
+        """An RLM for one run, reporting to instrumentation (and the callback manager)
+        and to ``listeners``."""
+        listeners = [InstrumentationBridge(instance), *listeners]
         if callback_manager is not None and callback_manager.handlers:
             listeners.append(CallbackBridge(callback_manager, parent_event))
         retriever = self.retriever.fresh() if self.retriever is not None else None

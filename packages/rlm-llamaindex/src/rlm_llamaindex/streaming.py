@@ -1,0 +1,233 @@
+"""A streamed query: the run starts at once and the answer flows while it is produced.
+
+``query()`` returns a ``StreamingResponse`` as soon as the run has started in a
+worker thread (``aquery()``: an asyncio task). Answer text comes from the root
+call that produces it when that is safe (see ``answer_tap``), otherwise when the
+run ends. The query's spans, its ``QueryEndEvent`` and its callback ``QUERY``
+event stay open until the run ends; ``source_nodes`` and ``metadata`` are filled
+in before the stream's last piece.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+import logging
+import queue
+import threading
+import uuid
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
+from typing import Any
+
+from llama_index.core.base.response.schema import AsyncStreamingResponse, StreamingResponse
+from llama_index.core.instrumentation.events.query import QueryEndEvent, QueryStartEvent
+from llama_index.core.instrumentation.span import active_span_id
+from llama_index.core.schema import NodeWithScore, QueryBundle
+from llama_index_instrumentation import get_dispatcher
+from llama_index_instrumentation.dispatcher import active_instrument_tags
+
+from rlm_llamaindex.answer_tap import AnswerTap
+from rlm_llamaindex.deltas import routed_to
+from rlm_llamaindex.runner import RunResult
+
+logger = logging.getLogger("rlm_llamaindex")
+base_dispatcher = get_dispatcher("llama_index.core.base.base_query_engine")
+dispatcher = get_dispatcher("rlm_llamaindex.query_engine")
+
+Run = Callable[[QueryBundle, list[Any]], RunResult]
+AsyncRun = Callable[[QueryBundle, list[Any]], Awaitable[RunResult]]
+_DONE = object()
+_RUNNING: set[asyncio.Task[None]] = set()
+
+
+def words(text: str) -> list[str]:
+    """``text`` cut after each space, so the pieces join back to exactly ``text``."""
+    pieces = text.split(" ")
+    return [piece + " " for piece in pieces[:-1]] + ([pieces[-1]] if pieces[-1] else [])
+
+
+class QueryScope:
+    """The spans and instrumentation events of one streamed query, open until the run ends.
+
+    Named like the spans ``BaseQueryEngine`` makes (``<Class>.query`` with
+    ``<Class>._query`` inside), so handlers see a streamed query as any other.
+    """
+
+    def __init__(self, engine: Any, query: QueryBundle, method: str) -> None:
+        self.engine = engine
+        self.query = query
+        name = type(engine).__name__
+        self.outer = f"{name}.{method}-{uuid.uuid4()}"
+        self.inner = f"{name}._{method}-{uuid.uuid4()}"
+        self.outer_args = inspect.signature(getattr(engine, method)).bind(query)
+        self.inner_args = inspect.signature(getattr(engine, f"_{method}")).bind(query)
+        tags = active_instrument_tags.get()
+        base_dispatcher.span_enter(
+            id_=self.outer,
+            bound_args=self.outer_args,
+            instance=engine,
+            parent_id=active_span_id.get(),
+            tags=tags,
+        )
+        base_dispatcher.event(QueryStartEvent(query=query, span_id=self.outer))
+        dispatcher.span_enter(
+            id_=self.inner,
+            bound_args=self.inner_args,
+            instance=engine,
+            parent_id=self.outer,
+            tags=tags,
+        )
+
+    def context(self) -> contextvars.Context:
+        """A copy of the caller's context in which the inner span is the active one."""
+        context = contextvars.copy_context()
+        context.run(active_span_id.set, self.inner)
+        return context
+
+    def close(self, response: Any, error: BaseException | None) -> None:
+        if error is not None:
+            dispatcher.span_drop(
+                id_=self.inner, bound_args=self.inner_args, instance=self.engine, err=error
+            )
+            base_dispatcher.span_drop(
+                id_=self.outer, bound_args=self.outer_args, instance=self.engine, err=error
+            )
+            return
+        dispatcher.span_exit(
+            id_=self.inner, bound_args=self.inner_args, instance=self.engine, result=response
+        )
+        base_dispatcher.event(
+            QueryEndEvent(query=self.query, response=response, span_id=self.outer)
+        )
+        base_dispatcher.span_exit(
+            id_=self.outer, bound_args=self.outer_args, instance=self.engine, result=response
+        )
+
+
+class _Outcome:
+    """What the consumer needs once the run is over."""
+
+    def __init__(self) -> None:
+        self.sources: list[NodeWithScore] = []
+        self.metadata: dict[str, Any] = {}
+
+    def fill(self, result: RunResult) -> None:
+        self.sources.extend(result.source_nodes)
+        self.metadata.update(result.metadata)
+
+
+def _rest(tap: AnswerTap, answer: str) -> list[str]:
+    rest = tap.rest(answer)
+    if rest is None:
+        logger.warning(
+            "the streamed start of the answer was not the run's final answer; "
+            "the final answer follows on a new line"
+        )
+        return ["\n", *words(answer)]
+    return words(rest)
+
+
+def tap_for(engine: Any, emit: Callable[[str], None]) -> AnswerTap:
+    options = engine._runner.options
+    policy = options.policy
+    return AnswerTap(
+        emit,
+        need_repl=bool(options.require_repl_before_final),
+        need_subcall=bool(options.require_subcall_before_final),
+        token_budget=policy is not None and policy.max_total_tokens is not None,
+    )
+
+
+def stream_sync(engine: Any, query: QueryBundle, run: Run) -> StreamingResponse:
+    """Start ``run`` in a worker thread; a ``StreamingResponse`` over its answer."""
+    scope = QueryScope(engine, query, "query")
+    pieces: queue.Queue[Any] = queue.Queue()
+    outcome = _Outcome()
+    tap = tap_for(engine, pieces.put)
+    response = StreamingResponse(
+        response_gen=_drain(pieces), source_nodes=outcome.sources, metadata=outcome.metadata
+    )
+
+    def work() -> None:
+        error: BaseException | None = None
+        try:
+            with routed_to(tap.on_piece):
+                result = run(query, [tap])
+            outcome.fill(result)
+            for piece in _rest(tap, result.answer):
+                pieces.put(piece)
+        except BaseException as failure:
+            error = failure
+        scope.close(response, error)
+        pieces.put(error if error is not None else _DONE)
+
+    worker = threading.Thread(
+        target=scope.context().run, args=(work,), name="rlm-query-stream", daemon=True
+    )
+    worker.start()
+    return response
+
+
+def _drain(pieces: queue.Queue[Any]) -> Generator[str, None, None]:
+    while True:
+        item = pieces.get()
+        if item is _DONE:
+            return
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+
+
+async def stream_async(engine: Any, query: QueryBundle, run: AsyncRun) -> AsyncStreamingResponse:
+    """Start ``run`` as an asyncio task; an ``AsyncStreamingResponse`` over its answer."""
+    scope = QueryScope(engine, query, "aquery")
+    loop = asyncio.get_running_loop()
+    pieces: asyncio.Queue[Any] = asyncio.Queue()
+
+    def emit(piece: str) -> None:
+        # Pieces arrive on the loop (achat) or from sub-call threads.
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            pieces.put_nowait(piece)
+        else:
+            loop.call_soon_threadsafe(pieces.put_nowait, piece)
+
+    outcome = _Outcome()
+    tap = tap_for(engine, emit)
+    response: AsyncStreamingResponse | None = None
+
+    async def work() -> None:
+        error: BaseException | None = None
+        try:
+            with routed_to(tap.on_piece):
+                result = await run(query, [tap])
+            outcome.fill(result)
+            for piece in _rest(tap, result.answer):
+                pieces.put_nowait(piece)
+        except BaseException as failure:
+            error = failure
+        await asyncio.sleep(0)  # let pieces forwarded from threads land first
+        scope.close(response, error)
+        pieces.put_nowait(error if error is not None else _DONE)
+
+    task = loop.create_task(work(), context=scope.context())
+    _RUNNING.add(task)  # the loop keeps only weak references to tasks
+    task.add_done_callback(_RUNNING.discard)
+    response = AsyncStreamingResponse(
+        response_gen=_adrain(pieces), source_nodes=outcome.sources, metadata=outcome.metadata
+    )
+    return response
+
+
+async def _adrain(pieces: asyncio.Queue[Any]) -> AsyncGenerator[str, None]:
+    while True:
+        item = await pieces.get()
+        if item is _DONE:
+            return
+        if isinstance(item, BaseException):
+            raise item
+        yield item
