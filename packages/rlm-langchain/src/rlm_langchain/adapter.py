@@ -10,6 +10,8 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.runnables import Runnable, RunnableConfig
 
 from rlm_core import ModelResponse, Usage, estimate_tokens
+from rlm_langchain.capped import CappedReply, tokens_in
+from rlm_langchain.conversation import Preamble
 
 _ROLES: dict[str, type[BaseMessage]] = {
     "system": SystemMessage,
@@ -73,18 +75,33 @@ def model_name_of(llm: BaseChatModel) -> str:
         return type(llm).__name__
 
 
+CAP_PARAMETERS = ("max_tokens", "max_output_tokens", "max_new_tokens", "num_predict")
+"""Fields through which chat models take an output-token limit, in order of preference."""
+
+
+def cap_parameter_of(llm: BaseChatModel) -> str | None:
+    """The model's own output-token limit field (``max_tokens``, ``num_predict``, ...), if any."""
+    fields = type(llm).model_fields
+    return next((name for name in CAP_PARAMETERS if name in fields), None)
+
+
 def supports_max_tokens(llm: BaseChatModel) -> bool:
-    """True when the model declares a ``max_tokens`` field (so the kwarg is understood)."""
-    return "max_tokens" in type(llm).model_fields
+    """True when the model declares an output-token limit field (so the cap can be bound)."""
+    return cap_parameter_of(llm) is not None
 
 
 class ChatModelAdapter:
     """Drives a LangChain ``BaseChatModel`` as the RLM's root or sub-model.
 
     ``config`` is passed to every call, so with the callbacks of a parent run each
-    model call becomes a child run of it (see ``with_config``). ``max_tokens`` is
-    bound only for models that declare a ``max_tokens`` field (``bind_max_tokens``
-    overrides the detection); the model keeps its own temperature.
+    model call becomes a child run of it (see ``with_config``). The token cap of a
+    call is bound through the model's own limit field (``max_tokens``,
+    ``max_output_tokens``, ``max_new_tokens`` or ``num_predict``; ``bind_max_tokens``
+    overrides the detection) and also enforced here: every call is streamed and
+    reading stops once the reply passes its cap, so a server that ignores the
+    parameter is not left generating. ``preamble`` (system text and earlier turns
+    of a conversation) is added to every call; use it for the root model only.
+    The model keeps its own temperature.
     """
 
     def __init__(
@@ -94,9 +111,11 @@ class ChatModelAdapter:
         config: RunnableConfig | None = None,
         bind_max_tokens: bool | None = None,
         context_window: int | None = None,
+        preamble: Preamble | None = None,
     ) -> None:
         self.llm = require_chat_model(llm)
         self.config = config
+        self.cap_parameter = cap_parameter_of(self.llm) or "max_tokens"
         self.bind_max_tokens = (
             supports_max_tokens(self.llm) if bind_max_tokens is None else bool(bind_max_tokens)
         )
@@ -107,21 +126,28 @@ class ChatModelAdapter:
         ):
             raise ValueError(f"context_window must be a positive int, got {context_window!r}")
         self.context_window = context_window
+        self.preamble = preamble or Preamble()
         self.model_id = model_name_of(self.llm)
 
-    def with_config(self, config: RunnableConfig | None) -> ChatModelAdapter:
+    def with_config(
+        self, config: RunnableConfig | None, *, preamble: Preamble | None = None
+    ) -> ChatModelAdapter:
         """The same model, with every call made under ``config`` (e.g. a parent run's)."""
         return ChatModelAdapter(
             self.llm,
             config=config,
             bind_max_tokens=self.bind_max_tokens,
             context_window=self.context_window,
+            preamble=preamble if preamble is not None else self.preamble,
         )
 
     def _runnable(self, max_tokens: int) -> Runnable[Any, BaseMessage]:
         if self.bind_max_tokens:
-            return self.llm.bind(max_tokens=max_tokens)
+            return self.llm.bind(**{self.cap_parameter: max_tokens})
         return self.llm
+
+    def _messages(self, messages: list[dict[str, str]]) -> list[BaseMessage]:
+        return self.preamble.apply(to_langchain_messages(messages))
 
     def complete(
         self,
@@ -130,9 +156,14 @@ class ChatModelAdapter:
         max_tokens: int = 512,
         temperature: float = 0.0,
     ) -> ModelResponse:
-        reply = self._runnable(max_tokens).invoke(
-            to_langchain_messages(messages), config=self.config
-        )
+        reply = CappedReply(max_tokens)
+        stream = self._runnable(max_tokens).stream(self._messages(messages), config=self.config)
+        try:
+            for piece in stream:
+                if reply.add(piece):
+                    break
+        finally:
+            stream.close()  # type: ignore[attr-defined]
         return self._response(reply, messages)
 
     async def acomplete(
@@ -142,16 +173,24 @@ class ChatModelAdapter:
         max_tokens: int = 512,
         temperature: float = 0.0,
     ) -> ModelResponse:
-        reply = await self._runnable(max_tokens).ainvoke(
-            to_langchain_messages(messages), config=self.config
-        )
+        reply = CappedReply(max_tokens)
+        stream = self._runnable(max_tokens).astream(self._messages(messages), config=self.config)
+        try:
+            async for piece in stream:
+                if reply.add(piece):
+                    break
+        finally:
+            await stream.aclose()  # type: ignore[attr-defined]
         return self._response(reply, messages)
 
-    def _response(self, reply: BaseMessage, messages: list[dict[str, str]]) -> ModelResponse:
-        text = str(reply.text)
-        metadata = getattr(reply, "response_metadata", None) or {}
+    def _response(self, reply: CappedReply, messages: list[dict[str, str]]) -> ModelResponse:
+        merged = reply.message()
+        metadata = getattr(merged, "response_metadata", None) or {}
         model = metadata.get("model_name") or metadata.get("model") or self.model_id
-        return ModelResponse(text=text, usage=usage_of(reply, messages, text), model=str(model))
+        usage = usage_of(merged, messages, reply.text)
+        if reply.stopped:  # the server's count (if any) never arrived: count what was kept
+            usage = Usage(usage.prompt_tokens, tokens_in(reply.text, reply.text_chunks))
+        return ModelResponse(text=reply.text, usage=usage, model=str(model))
 
     def __repr__(self) -> str:
         return f"ChatModelAdapter({self.model_id!r})"
