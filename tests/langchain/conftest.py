@@ -96,7 +96,7 @@ class RunRecord:
     parent_run_id: UUID | None
 
 
-@dataclass
+@dataclass(eq=False)  # hashable by identity, as LangChain merges handler sets
 class Recorder(BaseCallbackHandler):
     """Records starts of chain / chat model / retriever runs and custom events."""
 

@@ -46,6 +46,10 @@ class _Standard:
     def supports_model_override(self) -> bool:
         return False
 
+    @property
+    def returns_usage_metadata(self) -> bool:
+        return False  # the inner model runs report usage; the RLM run does not repeat it
+
 
 class TestChatRLMUnit(_Standard, ChatModelUnitTests):
     pass
@@ -63,13 +67,16 @@ def test_last_user_message_is_the_query(recorder: Recorder) -> None:
         config={"callbacks": [recorder]},
     )
     assert reply.content == "The vault code is 4711."
-    assert reply.usage_metadata is not None and reply.usage_metadata["total_tokens"] > 0
+    assert reply.usage_metadata is None  # children report usage; the run does not repeat it
+    assert reply.response_metadata["rlm_usage"]["total_tokens"] > 0
     assert reply.response_metadata["model_name"] == "rlm:fake-messages-list-chat-model"
     (chat_run,) = [run for run in recorder.of("chat") if run.parent_run_id is None]
     (root_run,) = [run for run in recorder.of("chat") if run.parent_run_id == chat_run.run_id]
-    first_user = recorder.prompts[root_run.run_id][1].content
-    assert "Answer this message: code?" in first_user
-    assert "user: hi" in first_user and "assistant: hello" in first_user
+    system, earlier_user, earlier_ai, question = recorder.prompts[root_run.run_id]
+    assert isinstance(system, SystemMessage) and system.text.endswith("Be brief.")
+    assert (earlier_user.text, earlier_ai.text) == ("hi", "hello")
+    assert isinstance(earlier_user, HumanMessage) and isinstance(earlier_ai, AIMessage)
+    assert question.text.startswith("Question: code?\n")
     assert recorder.custom[0][0] == "rlm.run_start"
 
 

@@ -43,7 +43,35 @@ def test_prompt_template_chain_uses_prompt_text_as_query(recorder: Recorder) -> 
     chain = ChatPromptTemplate.from_template("Find the {thing}.") | rlm | StrOutputParser()
     assert chain.invoke({"thing": "vault code"}, config={"callbacks": [recorder]}) == "4711"
     first = next(iter(recorder.prompts.values()))
-    assert first[1].content.startswith("Question: Human: Find the vault code.")
+    assert first[1].content.startswith("Question: Find the vault code.\n")
+
+
+def test_chat_prompt_roles_reach_the_root_as_system_text_and_turns(recorder: Recorder) -> None:
+    """A prompt template's system message and history are not flattened into the query."""
+    prompt = ChatPromptTemplate.from_messages(
+        [
+            ("system", "Be brief."),
+            ("human", "What is in chapter 1?"),
+            ("ai", "A quiet harbour."),
+            ("human", "{question}"),
+        ]
+    )
+    rlm = RLMRunnable(llm=scripted(GREP, "FINAL: 4711"), sub_llm=scripted("sub"), context=CONTEXT)
+    chain = prompt | rlm
+    assert chain.invoke({"question": "And the code?"}, config={"callbacks": [recorder]}) == "4711"
+    root_calls = [messages for messages in recorder.prompts.values()]
+    first = root_calls[0]
+    assert [type(message).__name__ for message in first] == [
+        "SystemMessage",
+        "HumanMessage",
+        "AIMessage",
+        "HumanMessage",
+    ]
+    assert first[0].content.endswith("Instructions from the conversation:\nBe brief.")
+    assert first[1].content == "What is in chapter 1?"
+    assert first[2].content == "A quiet harbour."
+    assert first[3].content.startswith("Question: And the code?\n")
+    assert "Human:" not in first[3].content and "System:" not in first[3].content
 
 
 def test_rag_chain_passes_retrieved_documents_as_context() -> None:
@@ -147,11 +175,29 @@ def test_configurable_fields_swap_the_root_model() -> None:
     assert rlm.invoke("q", config={"configurable": {"root_llm": other}}) == "second"
 
 
-def test_as_tool_takes_a_query_and_uses_the_configured_context() -> None:
+def test_as_tool_takes_only_the_question_and_keeps_the_configured_context(
+    recorder: Recorder,
+) -> None:
     rlm = RLMRunnable(llm=scripted(GREP, "FINAL: 4711"), context=CONTEXT)
     tool = rlm.as_tool(name="search_book", description="Answer questions about the book")
-    assert set(tool.args) == {"query", "context"}
-    assert tool.invoke({"query": "What is the vault code?"}) == "4711"
+    assert set(tool.args) == {"query"}
+    assert tool.tool_call_schema.model_json_schema()["required"] == ["query"]
+    # An agent's model that sends a context anyway cannot replace the configured one.
+    call = {
+        "name": "search_book",
+        "args": {"query": "What is the vault code?", "context": "The vault code is 0000."},
+        "id": "call-1",
+        "type": "tool_call",
+    }
+    reply = tool.invoke(call, config={"callbacks": [recorder]})
+    assert reply.content == "4711"
+    outputs = [
+        (data.get("step") or {}).get("stdout") or ""
+        for name, data, _ in recorder.custom
+        if name == "rlm.step_end"
+    ]
+    assert any("The vault code is 4711" in out for out in outputs)
+    assert not any("0000" in out for out in outputs)
 
 
 def test_sub_call_system_prompt_reaches_the_sub_model(recorder: Recorder) -> None:

@@ -2,54 +2,47 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from langchain_core.callbacks import (
-    AsyncCallbackManager,
-    AsyncCallbackManagerForLLMRun,
-    CallbackManager,
-    CallbackManagerForLLMRun,
-)
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
-from langchain_core.messages.ai import UsageMetadata
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import RunnableConfig
 from pydantic import ConfigDict, Field, model_validator
 
 from rlm_core import Trace
 from rlm_langchain.adapter import model_name_of, require_chat_model
+from rlm_langchain.conversation import split_conversation
 from rlm_langchain.engine import (
+    BoundEngine,
     EngineSpec,
     check_rlm_options,
     config_errors_unwrapped,
     resolve_retriever,
     run_end_of,
 )
-from rlm_langchain.inputs import coerce_context
-from rlm_langchain.progress import dispatch_event
-
-_ROLE_NAMES = {"human": "user", "ai": "assistant", "system": "system"}
+from rlm_langchain.fingerprint import (
+    context_fingerprint,
+    model_fingerprint,
+    options_fingerprint,
+    retriever_fingerprint,
+)
+from rlm_langchain.inputs import NOTHING_FOUND, coerce_context, is_empty
+from rlm_langchain.run_stream import (
+    answer_token,
+    astream_run,
+    child_config,
+    message_id,
+    stream_run,
+)
 
 
 def query_of(messages: list[BaseMessage]) -> str:
-    """The last user message, preceded by the earlier turns when there are any."""
-    last = next(
-        (i for i in range(len(messages) - 1, -1, -1) if isinstance(messages[i], HumanMessage)),
-        None,
-    )
-    if last is None or not str(messages[last].text).strip():
-        raise ValueError("ChatRLM needs a non-empty user (human) message to use as the query")
-    question = str(messages[last].text)
-    earlier = [
-        f"{_ROLE_NAMES.get(message.type, message.type)}: {message.text}"
-        for message in messages[:last]
-        if str(message.text).strip()
-    ]
-    if not earlier:
-        return question
-    return "Conversation so far:\n" + "\n".join(earlier) + f"\n\nAnswer this message: {question}"
+    """The last user message's text (the RLM's query)."""
+    return split_conversation(messages, who="ChatRLM")[0]
 
 
 def _cut_at_stop(text: str, stop: list[str] | None) -> str:
@@ -59,14 +52,33 @@ def _cut_at_stop(text: str, stop: list[str] | None) -> str:
     return text
 
 
+def _result(chunk: ChatGenerationChunk | None) -> ChatResult:
+    """The final answer chunk of a run as a ``ChatResult``."""
+    if chunk is None:  # pragma: no cover - the engine raises when a run fails
+        raise RuntimeError("the RLM run ended without an answer")
+    message = AIMessage(
+        content=chunk.message.content,
+        id=chunk.message.id,
+        response_metadata=chunk.message.response_metadata,
+    )
+    return ChatResult(generations=[ChatGeneration(message=message)])
+
+
 class ChatRLM(BaseChatModel):
     """A chat model whose every reply is an RLM run over a configured context or retriever.
 
-    The last user message is the query (earlier turns are passed along as a short
-    transcript). ``llm`` writes the code, ``sub_llm`` answers sub-calls, and the
-    data comes from ``context`` (str, list of str or Documents) and/or
-    ``retriever``. ``max_tokens`` caps each root step (``RLM(max_output_tokens)``);
-    ``stop`` cuts the answer. Engine events are sent as ``rlm.<type>`` custom events.
+    The last user message is the query; system messages are added to the root
+    model's system prompt and earlier turns are replayed to it as turns.
+    ``llm`` writes the code, ``sub_llm`` answers sub-calls, and the data comes
+    from ``context`` (str, list of str or Documents) and/or ``retriever``.
+    ``max_tokens`` caps each root step (``RLM(max_output_tokens)``); ``stop``
+    cuts the answer. Keyword arguments of ``invoke`` / ``bind`` are RLM options
+    for that call. Engine events are sent as ``rlm.<type>`` custom events of
+    this run, and every model and retriever call is a child run of it.
+
+    Token usage: the inner model calls report their own usage, so the reply's
+    ``usage_metadata`` is left empty (no double counting); the run's total is in
+    ``response_metadata["rlm_usage"]``.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True, populate_by_name=True)
@@ -129,52 +141,76 @@ class ChatRLM(BaseChatModel):
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
+        """Everything that changes an answer, as short hashes (also the LLM-cache key)."""
         return {
             "model_name": self.model_name,
             "root_model": model_name_of(self.llm),
             "sub_model": None if self.sub_llm is None else model_name_of(self.sub_llm),
+            "root_model_params": model_fingerprint(self.llm),
+            "sub_model_params": model_fingerprint(self.sub_llm),
+            "context_sha256": context_fingerprint(self.context),
+            "retriever": retriever_fingerprint(self.retriever),
+            "rlm_options": options_fingerprint(self._spec().options),
         }
 
-    def _spec(self) -> EngineSpec:
+    def _should_stream(self, *, async_api: bool, **kwargs: Any) -> bool:
+        """Never let LangChain's hidden streaming path call ``_stream`` without a run manager.
+
+        ``invoke`` under a streaming callback (``astream_events``, LangGraph's messages
+        mode) then runs ``_generate``, which has the run manager and sends the answer
+        as this run's token; ``stream`` / ``astream`` are overridden for the same reason.
+        """
+        return False
+
+    def _spec(self, call_options: dict[str, Any] | None = None) -> EngineSpec:
         options = dict(self.rlm_options)
         if self.max_tokens is not None:
             options.setdefault("max_output_tokens", self.max_tokens)
-        return EngineSpec(self.llm, self.sub_llm, self.retriever, options)
+        spec = EngineSpec(self.llm, self.sub_llm, self.retriever, options)
+        if call_options:
+            spec = dataclasses.replace(spec, options={**options, **call_options})
+        return spec
+
+    @staticmethod
+    def _call_options(kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Keyword arguments of one call as RLM options (``max_tokens`` caps root steps)."""
+        options = {key: value for key, value in kwargs.items() if key != "stream"}
+        if "max_tokens" in options:
+            options["max_output_tokens"] = options.pop("max_tokens")
+        return check_rlm_options(options)
 
     def _context(self) -> str | list[str] | None:
         return None if self.context is None else coerce_context(self.context)[0]
 
-    def _message(self, answer: str, trace: Trace, stop: list[str] | None) -> AIMessage:
+    def _nothing_to_search(self) -> bool:
+        return self.retriever is None and is_empty(self._context())
+
+    def _bind(
+        self, messages: list[BaseMessage], run_manager: Any, kwargs: dict[str, Any]
+    ) -> tuple[str, BoundEngine]:
+        query, preamble = split_conversation(messages, who="ChatRLM")
+        config: RunnableConfig | None = None if run_manager is None else child_config(run_manager)
+        spec = self._spec(self._call_options(kwargs))
+        return query, spec.bind(config, preamble=preamble)
+
+    def _message(
+        self, answer: str, trace: Trace, stop: list[str] | None, run_manager: Any
+    ) -> AIMessage:
         usage = trace.usage
         return AIMessage(
             content=_cut_at_stop(answer, stop or self.stop),
-            usage_metadata=UsageMetadata(
-                input_tokens=usage.prompt_tokens,
-                output_tokens=usage.completion_tokens,
-                total_tokens=usage.total_tokens,
-            ),
+            id=None if run_manager is None else message_id(run_manager.run_id),
             response_metadata={
                 "model_name": self.model_name,
                 "finish_reason": "stop",
                 "rlm_steps": len(trace),
+                "rlm_usage": {
+                    "input_tokens": usage.prompt_tokens,
+                    "output_tokens": usage.completion_tokens,
+                    "total_tokens": usage.total_tokens,
+                },
             },
         )
-
-    @staticmethod
-    def _config(run_manager: Any) -> RunnableConfig | None:
-        """Callbacks that make the RLM's model and retriever calls children of this run."""
-        if run_manager is None:
-            return None
-        manager_class = (
-            AsyncCallbackManager
-            if isinstance(run_manager, AsyncCallbackManagerForLLMRun)
-            else CallbackManager
-        )
-        manager = manager_class(handlers=[], parent_run_id=run_manager.run_id)
-        manager.set_handlers(run_manager.inheritable_handlers)
-        manager.add_tags(run_manager.inheritable_tags)
-        manager.add_metadata(run_manager.inheritable_metadata)
-        return {"callbacks": manager}
 
     # -- sync -------------------------------------------------------------------------------
     def _generate(
@@ -184,12 +220,24 @@ class ChatRLM(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        query = query_of(messages)
-        config = self._config(run_manager)
-        listener = None if config is None else (lambda event: dispatch_event(event, config))
-        bound = self._spec().bind(config, listener)
-        answer, trace = bound.rlm.run(query, self._context())
-        return ChatResult(generations=[ChatGeneration(message=self._message(answer, trace, stop))])
+        chunk: ChatGenerationChunk | None = None
+        for piece in self._stream(messages, stop, run_manager, **kwargs):
+            chunk = piece
+        if run_manager is not None and chunk is not None:
+            text = chunk.message.text
+            run_manager.on_llm_new_token(text, chunk=answer_token(run_manager.run_id, text))
+        return _result(chunk)
+
+    def stream(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> Iterator[AIMessageChunk]:
+        """Stream the answer as this run's chunks; inner calls are child runs of it."""
+        yield from stream_run(self, input, config, stop, kwargs)
 
     def _stream(
         self,
@@ -198,12 +246,14 @@ class ChatRLM(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        query = query_of(messages)
-        bound = self._spec().bind(self._config(run_manager))
+        query, bound = self._bind(messages, run_manager, kwargs)
+        if self._nothing_to_search():
+            yield self._chunk(NOTHING_FOUND, Trace(), stop, run_manager)
+            return
         for event in bound.events(query, self._context()):
             end = run_end_of(event)
             if end is not None:
-                yield self._chunk(end[0], end[1], stop)
+                yield self._chunk(end[0], end[1], stop, run_manager)
 
     # -- async ------------------------------------------------------------------------------
     async def _agenerate(
@@ -213,15 +263,25 @@ class ChatRLM(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        query = query_of(messages)
-        bound = self._spec().bind(self._config(run_manager))
-        end: tuple[str, Trace] | None = None
-        async for event in bound.aevents(query, self._context()):
-            end = run_end_of(event) or end
-        if end is None:  # pragma: no cover - RLM.astream raises when the run fails
-            raise RuntimeError("the RLM run ended without an answer")
-        message = self._message(end[0], end[1], stop)
-        return ChatResult(generations=[ChatGeneration(message=message)])
+        chunk: ChatGenerationChunk | None = None
+        async for piece in self._astream(messages, stop, run_manager, **kwargs):
+            chunk = piece
+        if run_manager is not None and chunk is not None:
+            text = chunk.message.text
+            await run_manager.on_llm_new_token(text, chunk=answer_token(run_manager.run_id, text))
+        return _result(chunk)
+
+    async def astream(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[AIMessageChunk]:
+        """Async ``stream``: the answer as this run's chunks, inner calls as child runs."""
+        async for chunk in astream_run(self, input, config, stop, kwargs):
+            yield chunk
 
     async def _astream(
         self,
@@ -230,19 +290,23 @@ class ChatRLM(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        query = query_of(messages)
-        bound = self._spec().bind(self._config(run_manager))
+        query, bound = self._bind(messages, run_manager, kwargs)
+        if self._nothing_to_search():
+            yield self._chunk(NOTHING_FOUND, Trace(), stop, run_manager)
+            return
         async for event in bound.aevents(query, self._context()):
             end = run_end_of(event)
             if end is not None:
-                yield self._chunk(end[0], end[1], stop)
+                yield self._chunk(end[0], end[1], stop, run_manager)
 
-    def _chunk(self, answer: str, trace: Trace, stop: list[str] | None) -> ChatGenerationChunk:
-        message = self._message(answer, trace, stop)
+    def _chunk(
+        self, answer: str, trace: Trace, stop: list[str] | None, run_manager: Any
+    ) -> ChatGenerationChunk:
+        message = self._message(answer, trace, stop, run_manager)
         return ChatGenerationChunk(
             message=AIMessageChunk(
                 content=message.content,
-                usage_metadata=message.usage_metadata,
+                id=message.id,
                 response_metadata=message.response_metadata,
                 chunk_position="last",
             )

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, WithJsonSchema
 
 from rlm_core import RLM, ConfigError, Event, RLMOptions, Trace
 from rlm_langchain.adapter import ChatModelAdapter
+from rlm_langchain.conversation import Preamble
 from rlm_langchain.progress import adispatch_event, dispatch_event
 from rlm_langchain.retriever_adapter import LangChainRetrieverAdapter, doc_id_of
 
@@ -87,9 +88,18 @@ class EngineSpec:
     options: Mapping[str, Any]
 
     def bind(
-        self, config: RunnableConfig | None, listener: Callable[[Event], None] | None = None
+        self,
+        config: RunnableConfig | None,
+        listener: Callable[[Event], None] | None = None,
+        *,
+        preamble: Preamble | None = None,
     ) -> BoundEngine:
-        """An ``RLM`` whose model and retriever calls all run under ``config``."""
+        """An ``RLM`` whose model and retriever calls all run under ``config``.
+
+        Model calls are tagged ``nostream`` so LangGraph's ``stream_mode="messages"``
+        does not show the root's code or sub-call text as the graph's messages;
+        ``preamble`` (system text, earlier turns) goes to the root model only.
+        """
         options = RLMOptions(**self.options)
         listeners = options.event_listener
         if listener is not None:
@@ -97,10 +107,13 @@ class EngineSpec:
         retriever = resolve_retriever(self.retriever)
         if isinstance(retriever, LangChainRetrieverAdapter):
             retriever = retriever.with_config(config)
+        model_config = inner_model_config(config)
+        root = ChatModelAdapter(self.llm, config=model_config, preamble=preamble)
+        sub_llm = self.llm if self.sub_llm is None and preamble else self.sub_llm
         rlm = RLM(
-            ChatModelAdapter(self.llm, config=config),
+            root,
             subcall_adapter=(
-                None if self.sub_llm is None else ChatModelAdapter(self.sub_llm, config=config)
+                None if sub_llm is None else ChatModelAdapter(sub_llm, config=model_config)
             ),
             options=options,
             retriever=retriever,
@@ -111,6 +124,20 @@ class EngineSpec:
     def validate(self) -> None:
         """Build an engine once so bad options fail now, not on the first run."""
         self.bind(None)
+
+
+NOSTREAM_TAG = "nostream"
+"""LangGraph's tag for model runs whose tokens are not the graph's messages."""
+
+
+def inner_model_config(config: RunnableConfig | None) -> RunnableConfig:
+    """``config`` for the RLM's own model calls: the same callbacks, tagged ``nostream``."""
+    inner: RunnableConfig = dict(config) if config is not None else {}  # type: ignore[assignment]
+    tags = list(inner.get("tags") or [])
+    if NOSTREAM_TAG not in tags:
+        tags.append(NOSTREAM_TAG)
+    inner["tags"] = tags
+    return inner
 
 
 def _as_list(value: Any) -> list[Any]:

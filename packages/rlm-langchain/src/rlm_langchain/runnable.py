@@ -10,9 +10,11 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import RunnableConfig, RunnableSerializable
 from langchain_core.runnables.config import patch_config
+from langchain_core.tools import BaseTool
 from langchain_core.utils.pydantic import TypeBaseModel
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from rlm_core import Trace
 from rlm_langchain.adapter import require_chat_model
 from rlm_langchain.engine import (
     BoundEngine,
@@ -23,7 +25,7 @@ from rlm_langchain.engine import (
     resolve_retriever,
     run_end_of,
 )
-from rlm_langchain.inputs import RLMRequest, coerce_context, parse_input
+from rlm_langchain.inputs import NOTHING_FOUND, RLMRequest, coerce_context, is_empty, parse_input
 from rlm_langchain.progress import RLMProgress, dispatch_event
 
 RLMInput = str | dict[str, Any] | PromptValue
@@ -32,8 +34,14 @@ RLMOutput = str | RLMResult
 _FIELDS = ("llm", "sub_llm", "retriever", "context", "return_trace", "rlm_options", "name")
 
 
+class RLMQuestion(BaseModel):
+    """The arguments of ``RLMRunnable.as_tool()``: the question only."""
+
+    query: str = Field(description="The question to answer.")
+
+
 class RLMQuery(BaseModel):
-    """The input schema of ``RLMRunnable`` (used by ``as_tool``)."""
+    """The input schema of ``RLMRunnable``."""
 
     query: str = Field(description="The question to answer.")
     context: str | list[str] | None = Field(
@@ -110,13 +118,38 @@ class RLMRunnable(RunnableSerializable[RLMInput, RLMOutput]):
             return RLMResult
         return super().get_output_schema(config)
 
+    def as_tool(
+        self,
+        args_schema: type[BaseModel] | None = None,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        arg_types: dict[str, type] | None = None,
+    ) -> BaseTool:
+        """A tool whose only argument is the question (``RLMQuestion``).
+
+        The agent's model cannot replace the context configured here: arguments
+        other than ``query`` are dropped before the RLM runs.
+        """
+        if args_schema is None and arg_types is None:
+            args_schema = RLMQuestion
+        return super().as_tool(args_schema, name=name, description=description, arg_types=arg_types)
+
     def with_trace(self) -> RLMRunnable:
         """A copy that returns an ``RLMResult`` (answer, trace, usage, documents)."""
         return self.model_copy(update={"return_trace": True})
 
     # -- running ----------------------------------------------------------------------------
-    def _spec(self) -> EngineSpec:
-        return EngineSpec(self.llm, self.sub_llm, self.retriever, self.rlm_options)
+    def _spec(self, call_options: dict[str, Any] | None = None) -> EngineSpec:
+        """The engine; ``call_options`` (``invoke``/``bind`` keywords) override RLM options."""
+        options = self.rlm_options
+        if call_options:
+            options = {**options, **check_rlm_options(call_options)}
+        return EngineSpec(self.llm, self.sub_llm, self.retriever, options)
+
+    def _nothing_to_search(self, request: RLMRequest) -> bool:
+        """True when there is no text and no retriever (e.g. a RAG retriever found nothing)."""
+        return self.retriever is None and is_empty(request.context)
 
     def _request(self, value: Any) -> RLMRequest:
         request = parse_input(value, self.context)
@@ -136,11 +169,19 @@ class RLMRunnable(RunnableSerializable[RLMInput, RLMOutput]):
         return self._call_with_config(self._invoke, input, config, run_type="chain", **kwargs)
 
     def _invoke(
-        self, value: Any, run_manager: CallbackManagerForChainRun, config: RunnableConfig
+        self,
+        value: Any,
+        run_manager: CallbackManagerForChainRun,
+        config: RunnableConfig,
+        **kwargs: Any,
     ) -> Any:
         request = self._request(value)
         child = patch_config(config, callbacks=run_manager.get_child())
-        bound = self._spec().bind(child, lambda event: dispatch_event(event, child))
+        bound = self._spec(kwargs).bind(
+            child, lambda event: dispatch_event(event, child), preamble=request.preamble
+        )
+        if self._nothing_to_search(request):
+            return self._output(bound, NOTHING_FOUND, Trace(), request)
         answer, trace = bound.rlm.run(request.query, request.context)
         return self._output(bound, answer, trace, request)
 
@@ -167,9 +208,13 @@ class RLMRunnable(RunnableSerializable[RLMInput, RLMOutput]):
         inputs: Iterator[Any],
         run_manager: CallbackManagerForChainRun,
         config: RunnableConfig,
+        **kwargs: Any,
     ) -> Iterator[Any]:
         request = self._request(_gather(inputs))
-        bound = self._spec().bind(config)
+        bound = self._spec(kwargs).bind(config, preamble=request.preamble)
+        if self._nothing_to_search(request):
+            yield self._output(bound, NOTHING_FOUND, Trace(), request)
+            return
         for event in bound.events(request.query, request.context):
             yield RLMProgress(event)
             end = run_end_of(event)
@@ -198,10 +243,14 @@ class RLMRunnable(RunnableSerializable[RLMInput, RLMOutput]):
         inputs: AsyncIterator[Any],
         run_manager: AsyncCallbackManagerForChainRun,
         config: RunnableConfig,
+        **kwargs: Any,
     ) -> AsyncIterator[Any]:
         chunks = [chunk async for chunk in inputs]
         request = self._request(_gather(iter(chunks)))
-        bound = self._spec().bind(config)
+        bound = self._spec(kwargs).bind(config, preamble=request.preamble)
+        if self._nothing_to_search(request):
+            yield self._output(bound, NOTHING_FOUND, Trace(), request)
+            return
         async for event in bound.aevents(request.query, request.context):
             yield RLMProgress(event)
             end = run_end_of(event)

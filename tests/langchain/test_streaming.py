@@ -1,0 +1,169 @@
+"""Streaming keeps the run tree: stream, astream, astream_events v2 and LangGraph's messages mode.
+
+Every inner model / retriever run descends from the ChatRLM (or RLMRunnable) run, the
+``rlm.*`` custom events are sent, only the answer is streamed as the chat model's chunks,
+and the inner model runs are tagged ``nostream`` so LangGraph does not stream them.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
+from langgraph.graph import END, START, MessagesState, StateGraph
+
+from rlm_langchain import ChatRLM, RLMRunnable
+
+from .conftest import DOCS, KeywordRetriever, Recorder, fenced
+
+ANSWER = "It happened in 1969."
+ROOT_CODE = fenced(
+    "hits = es_search('moon landing')\nprint(llm_query('year? ' + hits[0]['preview']))"
+)
+
+
+def _streaming(*replies: str) -> GenericFakeChatModel:
+    """A fake chat model that streams its replies word by word (cycling)."""
+    return GenericFakeChatModel(messages=itertools.cycle([AIMessage(content=r) for r in replies]))
+
+
+def _chat(**kwargs: Any) -> ChatRLM:
+    return ChatRLM(
+        llm=_streaming(ROOT_CODE, f"FINAL: {ANSWER}"),
+        sub_llm=_streaming("The year was 1969."),
+        retriever=KeywordRetriever(documents=DOCS),
+        **kwargs,
+    )
+
+
+def _assert_tree(recorder: Recorder) -> None:
+    (top,) = [run for run in recorder.runs if run.parent_run_id is None]
+    assert top.kind == "chat"
+    inner = [run for run in recorder.runs if run is not top]
+    kinds = sorted(run.kind for run in inner)
+    assert kinds == ["chat", "chat", "chat", "retriever"]  # two root steps, a sub-call, a search
+    assert all(run.parent_run_id == top.run_id for run in inner)
+    names = [name for name, _, _ in recorder.custom]
+    assert names[0] == "rlm.run_start" and names[-1] == "rlm.run_end"
+    assert {run_id for _, _, run_id in recorder.custom} == {top.run_id}
+
+
+def test_stream_keeps_the_tree_and_streams_only_the_answer(recorder: Recorder) -> None:
+    chunks = list(_chat().stream("When was the moon landing?", config={"callbacks": [recorder]}))
+    assert all(isinstance(chunk, AIMessageChunk) for chunk in chunks)
+    assert "".join(chunk.text for chunk in chunks) == ANSWER
+    _assert_tree(recorder)
+
+
+async def test_astream_keeps_the_tree_and_streams_only_the_answer(recorder: Recorder) -> None:
+    chat = _chat()
+    chunks = [c async for c in chat.astream("When?", config={"callbacks": [recorder]})]
+    assert "".join(chunk.text for chunk in chunks) == ANSWER
+    _assert_tree(recorder)
+
+
+async def test_ainvoke_keeps_the_tree(recorder: Recorder) -> None:
+    reply = await _chat().ainvoke("When?", config={"callbacks": [recorder]})
+    assert reply.text == ANSWER
+    _assert_tree(recorder)
+
+
+async def test_astream_events_v2() -> None:
+    events = [event async for event in _chat().astream_events("When?", version="v2")]
+    (start,) = [e for e in events if e["event"] == "on_chat_model_start" and not e["parent_ids"]]
+    chat_id = start["run_id"]
+    inner_starts = [e for e in events if e["event"].endswith("_start") and e["run_id"] != chat_id]
+    assert len(inner_starts) == 4
+    assert all(e["parent_ids"] == [chat_id] for e in inner_starts)
+    inner_chats = [e for e in inner_starts if e["event"] == "on_chat_model_start"]
+    assert all("nostream" in e["tags"] for e in inner_chats)
+    custom = [e for e in events if e["event"] == "on_custom_event"]
+    assert custom[0]["name"] == "rlm.run_start" and custom[-1]["name"] == "rlm.run_end"
+    assert all(e["run_id"] == chat_id for e in custom)
+    own_tokens = [
+        e["data"]["chunk"].text
+        for e in events
+        if e["event"] == "on_chat_model_stream" and e["run_id"] == chat_id
+    ]
+    assert "".join(own_tokens) == ANSWER
+    (end,) = [e for e in events if e["event"] == "on_chat_model_end" and e["run_id"] == chat_id]
+    assert end["data"]["output"].text == ANSWER
+
+
+def _graph_of(node: Any) -> Any:
+    builder = StateGraph(MessagesState)
+    builder.add_node("answer", node)
+    builder.add_edge(START, "answer")
+    builder.add_edge("answer", END)
+    return builder.compile()
+
+
+def _streamed_texts(parts: list[tuple[BaseMessage, dict[str, Any]]]) -> list[str]:
+    return [message.text for message, _ in parts if message.text]
+
+
+def test_langgraph_messages_mode_streams_only_the_chat_rlm_answer(recorder: Recorder) -> None:
+    chat = _chat()
+
+    def answer(state: MessagesState) -> dict[str, list[BaseMessage]]:
+        return {"messages": [chat.invoke(state["messages"])]}
+
+    graph = _graph_of(answer)
+    parts = list(
+        graph.stream(
+            {"messages": [HumanMessage("When was the moon landing?")]},
+            stream_mode="messages",
+            config={"callbacks": [recorder]},
+        )
+    )
+    assert _streamed_texts(parts) == [ANSWER]
+    (chat_run,) = [run for run in recorder.of("chat") if run.name == "ChatRLM"]
+    inner = [run for run in recorder.runs if run.parent_run_id == chat_run.run_id]
+    assert len(inner) == 4
+
+
+async def test_langgraph_async_messages_mode_streams_only_the_answer() -> None:
+    chat = _chat()
+
+    async def answer(state: MessagesState) -> dict[str, list[BaseMessage]]:
+        return {"messages": [await chat.ainvoke(state["messages"])]}
+
+    graph = _graph_of(answer)
+    parts = [
+        part
+        async for part in graph.astream(
+            {"messages": [HumanMessage("When?")]}, stream_mode="messages"
+        )
+    ]
+    assert _streamed_texts(parts) == [ANSWER]
+
+
+def test_langgraph_messages_mode_hides_an_rlm_runnable_nodes_inner_models() -> None:
+    rlm = RLMRunnable(
+        llm=_streaming(ROOT_CODE, f"FINAL: {ANSWER}"),
+        sub_llm=_streaming("The year was 1969."),
+        retriever=KeywordRetriever(documents=DOCS),
+    )
+
+    def answer(state: MessagesState) -> dict[str, list[BaseMessage]]:
+        return {"messages": [AIMessage(rlm.invoke(state["messages"][-1].text))]}
+
+    parts = list(
+        _graph_of(answer).stream({"messages": [HumanMessage("When?")]}, stream_mode="messages")
+    )
+    assert _streamed_texts(parts) == [ANSWER]
+
+
+def test_without_nostream_langgraph_would_stream_inner_tokens() -> None:
+    """The control: a plain streaming model in a node does show up token by token."""
+    model = _streaming("one two three")
+
+    def answer(state: MessagesState) -> dict[str, list[BaseMessage]]:
+        return {"messages": [model.invoke(state["messages"])]}
+
+    parts = list(
+        _graph_of(answer).stream({"messages": [HumanMessage("q")]}, stream_mode="messages")
+    )
+    assert len(_streamed_texts(parts)) > 1
