@@ -9,7 +9,7 @@ from rlm_core import ConfigError, Policy, RLMOptions
 from rlm_core.adapters import FakeAdapter
 from rlm_langchain import ChatRLM, RLMRunnable
 
-from .conftest import CONTEXT, scripted
+from .conftest import CONTEXT, fenced, scripted
 
 
 def test_runnable_rejects_bad_options_with_config_error() -> None:
@@ -56,3 +56,19 @@ def test_chat_model_passes_the_options_object_on() -> None:
     )
     assert chat.invoke("q").content == "no code here"
     assert chat.rlm_options["invalid_response_limit"] == 5
+
+
+def test_the_profile_is_passed_on_and_recorded_in_the_trace() -> None:
+    runnable = RLMRunnable(
+        llm=scripted(fenced("answer = '4711'")),
+        context=CONTEXT,
+        profile="small",
+        repl_backend="python",
+        return_trace=True,
+    )
+    result = runnable.invoke("code?")
+    assert result.answer == "4711"  # the profile's auto_finalize_var="answer"
+    assert result.trace.metadata["settings"]["profile"] == "small"
+    settings = result.trace.metadata["settings"]
+    assert settings["explicit"]["repl_backend"] == "python"
+    assert settings["from_profile"]["invalid_response_limit"] == 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from rlm_core import ConfigError, Policy, RLMOptions
+from rlm_core import PROFILES, ConfigError, Policy, RLMOptions
 from rlm_llamaindex import RLMQueryEngine
 
 from .helpers import DOCS, code, scripted_llm
@@ -29,3 +29,14 @@ def test_options_object_is_passed_to_the_engine() -> None:
     engine = RLMQueryEngine(llm=llm, documents=DOCS, options=options)
     assert engine.query("q").response == "best guess"  # finalized at the step limit
     assert len(script.root_prompts) == 3
+
+
+def test_the_profile_reaches_the_engine_and_its_prompt() -> None:
+    llm, script = scripted_llm([code("answer = 'from code'")])
+    engine = RLMQueryEngine(llm=llm, documents=DOCS, profile="small", repl_backend="python")
+    small = PROFILES["small"].prompts
+    assert engine.get_prompts()["system_prompt"].get_template() == small.system_template()
+    response = engine.query("q")
+    assert response.response == "from code"  # the profile's auto_finalize_var="answer"
+    assert response.metadata["trace"]["metadata"]["settings"]["profile"] == "small"
+    assert len(script.root_prompts) == 1

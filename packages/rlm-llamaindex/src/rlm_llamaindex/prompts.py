@@ -12,7 +12,7 @@ from typing import Any
 from llama_index.core.prompts import BasePromptTemplate, PromptTemplate
 from llama_index.core.prompts.mixin import PromptDictType
 
-from rlm_core import BASE_SYSTEM_PROMPT, ConfigError
+from rlm_core import ConfigError
 
 SYSTEM_PROMPT = "system_prompt"
 
@@ -33,9 +33,10 @@ def template_text(name: str, prompt: Any) -> str:
 
 
 def system_prompt_of(runner: Any) -> PromptTemplate:
-    """The system prompt a runner's RLM uses (the built-in one unless it was replaced)."""
-    text = runner.options.system_prompt
-    return PromptTemplate(text if text is not None else BASE_SYSTEM_PROMPT)
+    """The system prompt a runner's RLM uses (its profile's unless it was replaced)."""
+    options = runner.options.resolved()
+    text = options.system_prompt
+    return PromptTemplate(text if text is not None else options.prompts.system_template())
 
 
 def update_system_prompt(runner: Any, prompts: PromptDictType) -> None:

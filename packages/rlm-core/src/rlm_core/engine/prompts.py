@@ -100,6 +100,10 @@ class PromptParts:
                     f"{type(getattr(self, part.name)).__name__}"
                 )
 
+    def system_template(self) -> str:
+        """The root system prompt before the helper list is filled in: root, then example."""
+        return f"{self.root}\n\n{self.example}"
+
     def replace(self, **parts: str) -> PromptParts:
         """A copy with ``parts`` swapped in."""
         return dataclasses.replace(self, **parts)
@@ -160,7 +164,7 @@ def build_system_prompt(
 ) -> str:
     """The root system prompt: ``template`` (or the parts' root prompt and example) with the
     helper list filled in, the retrieval note (built-in prompt only) and any guidance."""
-    text = template if template is not None else f"{parts.root}\n\n{parts.example}"
+    text = template if template is not None else parts.system_template()
     if "{helpers}" in text or "{max_output_chars}" in text:
         text = text.replace("{helpers}", helpers)
         text = text.replace("{max_output_chars}", str(max_output_chars))
