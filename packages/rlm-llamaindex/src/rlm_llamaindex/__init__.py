@@ -2,6 +2,7 @@
 
 - ``RLMQueryEngine``: a ``BaseQueryEngine`` over documents, nodes, an index or a retriever.
 - ``RLMRetriever``: a ``BaseRetriever`` whose results an RLM run chooses and orders.
+- ``RLMLLM``: an RLM as a LlamaIndex ``LLM`` (``Settings.llm``, chat engines).
 - ``LlamaIndexLLMAdapter`` / ``LlamaIndexRetrieverAdapter``: LlamaIndex LLMs and retrievers
   as rlm-core's model adapters and document index.
 - ``RLMStepEvent`` / ``RLMRunEvent``: instrumentation events emitted for every run.
@@ -13,10 +14,12 @@ from rlm_llamaindex.llm import LlamaIndexLLMAdapter, usage_of
 from rlm_llamaindex.query_engine import RLMQueryEngine
 from rlm_llamaindex.retriever import RLMRetriever
 from rlm_llamaindex.retriever_adapter import LlamaIndexRetrieverAdapter
+from rlm_llamaindex.rlm_llm import RLMLLM
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "RLMLLM",
     "CallbackBridge",
     "InstrumentationBridge",
     "LlamaIndexLLMAdapter",

@@ -128,8 +128,8 @@ def _rest(tap: AnswerTap, answer: str) -> list[str]:
     return words(rest)
 
 
-def tap_for(engine: Any, emit: Callable[[str], None]) -> AnswerTap:
-    options = engine._runner.options
+def tap_for(options: Any, emit: Callable[[str], None]) -> AnswerTap:
+    """An ``AnswerTap`` that knows the guards and budget of a run with ``options``."""
     policy = options.policy
     return AnswerTap(
         emit,
@@ -139,49 +139,50 @@ def tap_for(engine: Any, emit: Callable[[str], None]) -> AnswerTap:
     )
 
 
-def stream_sync(engine: Any, query: QueryBundle, run: Run) -> StreamingResponse:
-    """Start ``run`` in a worker thread; a ``StreamingResponse`` over its answer."""
-    scope = QueryScope(engine, query, "query")
+Finish = Callable[[RunResult | None, BaseException | None], None]
+
+
+def pieces_from_thread(
+    options: Any,
+    run: Callable[[list[Any]], RunResult],
+    *,
+    context: contextvars.Context,
+    finish: Finish,
+) -> tuple[Generator[str, None, None], threading.Thread]:
+    """A worker thread (not started) that runs ``run`` (given extra listeners) in
+    ``context``, and the answer's pieces as they come. ``finish`` is called when the
+    run is over, before the last piece is handed out; the run's error is raised by
+    the generator."""
     pieces: queue.Queue[Any] = queue.Queue()
-    outcome = _Outcome()
-    tap = tap_for(engine, pieces.put)
-    response = StreamingResponse(
-        response_gen=_drain(pieces), source_nodes=outcome.sources, metadata=outcome.metadata
-    )
+    tap = tap_for(options, pieces.put)
 
     def work() -> None:
+        result: RunResult | None = None
         error: BaseException | None = None
         try:
             with routed_to(tap.on_piece):
-                result = run(query, [tap])
-            outcome.fill(result)
+                result = run([tap])
             for piece in _rest(tap, result.answer):
                 pieces.put(piece)
         except BaseException as failure:
             error = failure
-        scope.close(response, error)
-        pieces.put(error if error is not None else _DONE)
+        try:
+            finish(result, error)
+        finally:
+            pieces.put(error if error is not None else _DONE)
 
-    worker = threading.Thread(
-        target=scope.context().run, args=(work,), name="rlm-query-stream", daemon=True
-    )
-    worker.start()
-    return response
-
-
-def _drain(pieces: queue.Queue[Any]) -> Generator[str, None, None]:
-    while True:
-        item = pieces.get()
-        if item is _DONE:
-            return
-        if isinstance(item, BaseException):
-            raise item
-        yield item
+    worker = threading.Thread(target=context.run, args=(work,), name="rlm-stream", daemon=True)
+    return _drain(pieces), worker
 
 
-async def stream_async(engine: Any, query: QueryBundle, run: AsyncRun) -> AsyncStreamingResponse:
-    """Start ``run`` as an asyncio task; an ``AsyncStreamingResponse`` over its answer."""
-    scope = QueryScope(engine, query, "aquery")
+def pieces_from_task(
+    options: Any,
+    run: Callable[[list[Any]], Awaitable[RunResult]],
+    *,
+    context: contextvars.Context,
+    finish: Finish,
+) -> AsyncGenerator[str, None]:
+    """``pieces_from_thread`` for ``arun``: the run is an asyncio task on the running loop."""
     loop = asyncio.get_running_loop()
     pieces: asyncio.Queue[Any] = asyncio.Queue()
 
@@ -196,31 +197,89 @@ async def stream_async(engine: Any, query: QueryBundle, run: AsyncRun) -> AsyncS
         else:
             loop.call_soon_threadsafe(pieces.put_nowait, piece)
 
-    outcome = _Outcome()
-    tap = tap_for(engine, emit)
-    response: AsyncStreamingResponse | None = None
+    tap = tap_for(options, emit)
 
     async def work() -> None:
+        result: RunResult | None = None
         error: BaseException | None = None
         try:
             with routed_to(tap.on_piece):
-                result = await run(query, [tap])
-            outcome.fill(result)
+                result = await run([tap])
             for piece in _rest(tap, result.answer):
                 pieces.put_nowait(piece)
         except BaseException as failure:
             error = failure
         await asyncio.sleep(0)  # let pieces forwarded from threads land first
-        scope.close(response, error)
-        pieces.put_nowait(error if error is not None else _DONE)
+        try:
+            finish(result, error)
+        finally:
+            pieces.put_nowait(error if error is not None else _DONE)
 
-    task = loop.create_task(work(), context=scope.context())
+    task = loop.create_task(work(), context=context)
     _RUNNING.add(task)  # the loop keeps only weak references to tasks
     task.add_done_callback(_RUNNING.discard)
-    response = AsyncStreamingResponse(
-        response_gen=_adrain(pieces), source_nodes=outcome.sources, metadata=outcome.metadata
+    return _adrain(pieces)
+
+
+def stream_sync(engine: Any, query: QueryBundle, run: Run) -> StreamingResponse:
+    """Start ``run`` in a worker thread; a ``StreamingResponse`` over its answer."""
+    scope = QueryScope(engine, query, "query")
+    outcome = _Outcome()
+    holder: list[StreamingResponse] = []
+
+    def finish(result: RunResult | None, error: BaseException | None) -> None:
+        if result is not None:
+            outcome.fill(result)
+        scope.close(holder[0], error)
+
+    pieces, worker = pieces_from_thread(
+        engine._runner.options,
+        lambda listeners: run(query, listeners),
+        context=scope.context(),
+        finish=finish,
     )
-    return response
+    holder.append(
+        StreamingResponse(
+            response_gen=pieces, source_nodes=outcome.sources, metadata=outcome.metadata
+        )
+    )
+    worker.start()
+    return holder[0]
+
+
+async def stream_async(engine: Any, query: QueryBundle, run: AsyncRun) -> AsyncStreamingResponse:
+    """Start ``run`` as an asyncio task; an ``AsyncStreamingResponse`` over its answer."""
+    scope = QueryScope(engine, query, "aquery")
+    outcome = _Outcome()
+    holder: list[AsyncStreamingResponse] = []
+
+    def finish(result: RunResult | None, error: BaseException | None) -> None:
+        if result is not None:
+            outcome.fill(result)
+        scope.close(holder[0], error)
+
+    pieces = pieces_from_task(
+        engine._runner.options,
+        lambda listeners: run(query, listeners),
+        context=scope.context(),
+        finish=finish,
+    )
+    holder.append(
+        AsyncStreamingResponse(
+            response_gen=pieces, source_nodes=outcome.sources, metadata=outcome.metadata
+        )
+    )
+    return holder[0]
+
+
+def _drain(pieces: queue.Queue[Any]) -> Generator[str, None, None]:
+    while True:
+        item = pieces.get()
+        if item is _DONE:
+            return
+        if isinstance(item, BaseException):
+            raise item
+        yield item
 
 
 async def _adrain(pieces: asyncio.Queue[Any]) -> AsyncGenerator[str, None]:
