@@ -10,7 +10,9 @@ from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from rlm_core import ConfigError
-from rlm_llamaindex import LlamaIndexRetrieverAdapter
+from rlm_llamaindex import LlamaIndexRetrieverAdapter, RLMQueryEngine
+
+from .helpers import code, scripted_llm
 
 NODES = [
     TextNode(
@@ -83,3 +85,12 @@ def test_full_filter_set_and_bad_filters() -> None:
     assert [h["doc_id"] for h in hits] == ["n0", "n2"]
     with pytest.raises(ConfigError, match="filter 'n' has unknown operator"):
         adapter.search("harbour", filters={"n": {"between": [1, 2]}})
+
+
+def test_query_engine_over_as_retriever_is_not_capped_at_two() -> None:
+    llm, script = scripted_llm(
+        [code('print("HITS", len(es_search("memo harbour", top_k=5)))'), "FINAL: done"]
+    )
+    engine = RLMQueryEngine(llm=llm, retriever=index().as_retriever())
+    assert engine.query("How many memos?").response == "done"
+    assert "HITS 5" in script.root_prompts[1]  # not LlamaIndex's default of 2
