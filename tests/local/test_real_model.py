@@ -11,14 +11,14 @@ import importlib.util
 
 import pytest
 
-from rlm_core.local_model import LocalModelError, resolve_model
+from rlm_core.local_model import QWEN, LocalModelError, resolve_model
 
 
 def _model_missing() -> str | None:
     if importlib.util.find_spec("llama_cpp") is None:
         return "llama-cpp-python is not installed (run scripts/install-local-model)"
     try:
-        resolve_model()
+        resolve_model(download=False)  # tests never reach the Hub
     except LocalModelError as error:
         return str(error)
     return None
@@ -52,6 +52,6 @@ def test_local_model_finds_a_needle_end_to_end() -> None:
     assert result.root_calls >= 1 and result.prompt_tokens > 0
     steps = [s.kind for s in result.trace.steps]
     assert "repl_exec" in steps
-    if resolve_model().source == "bundled-qwen":
+    if resolve_model(download=False).name == QWEN.name:
         assert result.correct, result.trace.to_json()
     adapter.close()

@@ -3,6 +3,7 @@
     rlm ask QUESTION --context PATH...      answer a question over files, folders or globs
     rlm trace show|html|replay FILE         look at, render or re-run a saved trace
     rlm bench niah [--quick]                needle-in-a-haystack: RLM versus the bare model
+    rlm model pull|info                     fetch (verified) or describe the embedded local model
 
 Exit codes: 0 success, 1 the run failed (model, endpoint or engine error), 2 usage error
 (bad flags, missing files, no model installed).
@@ -97,6 +98,17 @@ def build_parser() -> argparse.ArgumentParser:
     niah.add_argument("--out", default="bench-results", help="folder for niah.md/.csv/.png")
     _model_flags(niah)
     niah.set_defaults(handler=_lazy("rlm_core.cli._bench", "niah"), max_steps=6)
+
+    model = commands.add_parser("model", help="the embedded local model: pull or describe it")
+    model_commands = model.add_subparsers(dest="model_command", required=True, metavar="ACTION")
+    pull = model_commands.add_parser(
+        "pull", help="download the pinned Qwen GGUF from the Hugging Face Hub, verified"
+    )
+    pull.add_argument("--force", action="store_true", help="download even if already verified")
+    pull.add_argument("--endpoint", help="a Hub mirror (default: $HF_ENDPOINT or huggingface.co)")
+    pull.set_defaults(handler=_lazy("rlm_core.cli._local", "pull"))
+    model_info = model_commands.add_parser("info", help="which model file runs, and its checks")
+    model_info.set_defaults(handler=_lazy("rlm_core.cli._local", "info"))
     return parser
 
 
