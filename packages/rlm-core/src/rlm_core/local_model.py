@@ -134,7 +134,7 @@ def resolve_model(
         if found is not None:
             return found
     hub_problem = ""
-    if _downloads_allowed(download):
+    if _downloads_allowed(download) and importlib.util.find_spec("huggingface_hub") is not None:
         try:
             return pull_qwen()
         except HubDownloadError as error:
@@ -164,12 +164,6 @@ def cached_qwen(folder: Path | None = None) -> LocalModel | None:
 def pull_qwen(folder: Path | None = None, *, endpoint: str | None = None) -> LocalModel:
     """Download the pinned Qwen file from the Hugging Face Hub into the cache, verified."""
     target = (folder or models_dir()) / QWEN.filename
-    logger.warning(
-        "downloading %s (%d MB) from the Hugging Face Hub into %s",
-        QWEN.filename,
-        QWEN.size // 1_000_000,
-        target.parent,
-    )
     download_from_hub(QWEN, target, stamps(), endpoint=endpoint)
     return LocalModel(target, "hub", QWEN.name, QWEN.context_length)
 

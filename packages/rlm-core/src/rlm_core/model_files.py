@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from typing import IO
 import httpx
 
 from rlm_core.errors import ConfigError
+
+logger = logging.getLogger(__name__)
 
 HF_ENDPOINT_ENV = "HF_ENDPOINT"
 DEFAULT_ENDPOINT = "https://huggingface.co"
@@ -157,6 +160,13 @@ def download_from_hub(
     endpoint = endpoint.rstrip("/")
     failure = f"could not download {model.repo_id}/{model.filename}@{model.revision[:12]} from "
     _probe(model.resolve_url(endpoint), failure + endpoint)
+    logger.warning(
+        "downloading %s (%d MB) from %s into %s",
+        model.filename,
+        model.size // 1_000_000,
+        endpoint,
+        target.parent,
+    )
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.parent / f".download-{os.getpid()}"
     try:
