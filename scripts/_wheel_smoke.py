@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata as metadata
+import json
 import re
 import sys
 from collections.abc import Callable
@@ -140,17 +141,19 @@ def smoke_langchain() -> str:
     if not isinstance(result, RLMResult):
         raise SmokeFailure(f"RLMRunnable returned {type(result).__name__}, not RLMResult")
     _expect(result.answer, result.trace, "RLMRunnable")
-    text = (RLMRunnable(llm=scripted(), context=CONTEXT) | StrOutputParser()).invoke(QUESTION)
+    text = RLMRunnable(llm=scripted(), context=CONTEXT).pipe(StrOutputParser()).invoke(QUESTION)
     if text != SUB_REPLY:
-        raise SmokeFailure(f"RLMRunnable | StrOutputParser answered {text!r}")
+        raise SmokeFailure(f"RLMRunnable.pipe(StrOutputParser) answered {text!r}")
     return f"RLMRunnable answered {result.answer!r} in LCEL chains"
 
 
 def smoke_llamaindex() -> str:
     from llama_index.core import Document
     from llama_index.core.base.llms.types import ChatMessage, MessageRole
+    from llama_index.core.base.response.schema import Response
     from llama_index.core.llms.mock import MockFunctionCallingLLM
 
+    from rlm_core import Trace
     from rlm_llamaindex import RLMQueryEngine
 
     root = [ROOT_CODE, ROOT_FINAL]
@@ -163,7 +166,10 @@ def smoke_llamaindex() -> str:
     llm = MockFunctionCallingLLM(response_generator=reply, is_chat_model=True)
     engine = RLMQueryEngine(llm=llm, documents=[Document(text=CONTEXT)])
     response = engine.query(QUESTION)
-    _expect(response.response, response.metadata["trace"], "RLMQueryEngine")
+    if not isinstance(response, Response) or response.metadata is None:
+        raise SmokeFailure(f"RLMQueryEngine.query returned {response!r}")
+    trace = response.metadata["trace"]  # plain JSON-ready data in Response.metadata
+    _expect(response.response, Trace.from_json(json.dumps(trace)), "RLMQueryEngine")
     return f"RLMQueryEngine answered {response.response!r} with {len(response.source_nodes)} source"
 
 
