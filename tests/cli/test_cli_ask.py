@@ -131,3 +131,23 @@ def test_console_script_runs_as_a_process(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert done.returncode == 2
     assert "does not exist" in done.stderr
+
+
+def test_ask_small_profile_is_the_core_option_and_never_loads_bench(
+    openai_server: OpenAIServer, corpus: Path, tmp_path: Path
+) -> None:
+    openai_server.enqueue(MODELS, Reply("```python\nanswer = 'from code'\n```"))
+    trace_file = tmp_path / "t.json"
+    argv = _ask(openai_server, corpus, "--profile", "small", "--trace-out", str(trace_file))
+    script = (
+        "import sys; from rlm_core.cli import main; code = main(sys.argv[1:]); "
+        "print(sorted(m for m in sys.modules if m.startswith('rlm_core.bench'))); sys.exit(code)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, *argv], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["from code", "[]"]  # ended on answer=; no bench/
+    settings = json.loads(trace_file.read_text())["metadata"]["settings"]
+    assert settings["profile"] == "small"
+    assert settings["from_profile"]["auto_finalize_var"] == "answer"
