@@ -152,3 +152,23 @@ def test_from_index_searches_and_reads_nodes() -> None:
     assert "Heron" in first.node.get_content()
     assert len(response.source_nodes) == 3  # the one read whole, then the other hits
     assert all(hit.score is not None for hit in response.source_nodes)
+
+
+def test_from_defaults_over_documents_or_an_index() -> None:
+    llm, _ = scripted_llm([GREP_AND_ASK, "FINAL: 7319"], sub="7319")
+    engine = RLMQueryEngine.from_defaults(llm=llm, documents=LONG_DOCS, max_output_tokens=256)
+    assert engine.query("What is the launch code?").response == "7319"
+    assert llm.calls_kwargs[0]["max_tokens"] == 256
+
+    index = VectorStoreIndex.from_documents([Document(text=t) for t in DOCS])
+    llm, script = scripted_llm(
+        [code('print([h["doc_id"] for h in es_search("launch", top_k=3)])'), "FINAL: ok"]
+    )
+    engine = RLMQueryEngine.from_defaults(llm=llm, index=index, similarity_top_k=3)
+    assert engine.query("q").response == "ok"
+    assert script.root_prompts[1].count("', '") == 2  # three hits, not LlamaIndex's default 2
+
+    with pytest.raises(ConfigError, match="not both"):
+        RLMQueryEngine.from_defaults(llm=llm, index=index, retriever=index.as_retriever())
+    with pytest.raises(ConfigError, match="index must be a LlamaIndex index"):
+        RLMQueryEngine.from_defaults(llm=llm, index=DOCS)  # type: ignore[arg-type]

@@ -2,6 +2,7 @@
 
 - ``RLMQueryEngine``: a ``BaseQueryEngine`` over documents, nodes, an index or a retriever.
 - ``RLMRetriever``: a ``BaseRetriever`` whose results an RLM run chooses and orders.
+- ``ListwiseLLMRerank``: rlm-core's LLM rerankers as a node postprocessor.
 - ``RLMLLM``: an RLM as a LlamaIndex ``LLM`` (``Settings.llm``, chat engines).
 - ``LlamaIndexLLMAdapter`` / ``LlamaIndexRetrieverAdapter``: LlamaIndex LLMs and retrievers
   as rlm-core's model adapters and document index.
@@ -12,6 +13,7 @@ from rlm_llamaindex.callbacks import CallbackBridge
 from rlm_llamaindex.instrumentation import InstrumentationBridge, RLMRunEvent, RLMStepEvent
 from rlm_llamaindex.llm import LlamaIndexLLMAdapter, usage_of
 from rlm_llamaindex.query_engine import RLMQueryEngine
+from rlm_llamaindex.rerank import ListwiseLLMRerank
 from rlm_llamaindex.retriever import RLMRetriever
 from rlm_llamaindex.retriever_adapter import LlamaIndexRetrieverAdapter
 from rlm_llamaindex.rlm_llm import RLMLLM
@@ -22,6 +24,7 @@ __all__ = [
     "RLMLLM",
     "CallbackBridge",
     "InstrumentationBridge",
+    "ListwiseLLMRerank",
     "LlamaIndexLLMAdapter",
     "LlamaIndexRetrieverAdapter",
     "RLMQueryEngine",

@@ -63,6 +63,44 @@ class RLMQueryEngine(BaseQueryEngine):
         return cls(llm=llm, documents=documents, **kwargs)
 
     @classmethod
+    def from_defaults(
+        cls,
+        llm: Any = None,
+        sub_llm: Any = None,
+        documents: Any = None,
+        index: BaseIndex[Any] | None = None,
+        retriever: Any = None,
+        similarity_top_k: int = 10,
+        streaming: bool = False,
+        callback_manager: CallbackManager | None = None,
+        **rlm_options: Any,
+    ) -> RLMQueryEngine:
+        """An engine over ``documents`` (the REPL's text ``P``) and/or a search source:
+        ``index`` (searched through ``index.as_retriever(similarity_top_k=...)``, whole nodes
+        read from its docstore) or any ``retriever``. ``llm`` defaults to ``Settings.llm``;
+        other keywords are ``rlm_core.RLM`` options."""
+        if index is not None and retriever is not None:
+            raise ConfigError("pass index=... or retriever=..., not both")
+        if index is not None:
+            if not isinstance(index, BaseIndex):
+                raise ConfigError(
+                    f"index must be a LlamaIndex index (e.g. VectorStoreIndex), got "
+                    f"{type(index).__name__}; pass documents=[...] for documents"
+                )
+            retriever = LlamaIndexRetrieverAdapter(
+                index.as_retriever(similarity_top_k=similarity_top_k), docstore=index.docstore
+            )
+        return cls(
+            llm=llm,
+            sub_llm=sub_llm,
+            retriever=retriever,
+            documents=documents,
+            streaming=streaming,
+            callback_manager=callback_manager,
+            **rlm_options,
+        )
+
+    @classmethod
     def from_index(
         cls, index: BaseIndex[Any], llm: Any = None, similarity_top_k: int = 10, **kwargs: Any
     ) -> RLMQueryEngine:
