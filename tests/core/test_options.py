@@ -38,7 +38,7 @@ def test_unknown_option_names_a_close_match_and_the_valid_options() -> None:
         ({"max_output_tokens": True}, "max_output_tokens must be an int >= 1, got True"),
         ({"subcall_context_window": 0}, "subcall_context_window must be None or an int >= 1"),
         ({"parallel_subcalls": "yes"}, "parallel_subcalls must be True or False, got 'yes'"),
-        ({"repl_backend": "docker"}, r"choose one of \['isolated', 'monty', 'python'\]"),
+        ({"repl_backend": "docker"}, r"choose one of \['auto', 'isolated', 'monty', 'python'\]"),
         ({"system_prompt": 42}, "system_prompt must be None or a str, got int"),
         ({"compaction_model_name": ["a"]}, "compaction_model_name must be None or a str"),
     ],
@@ -72,7 +72,7 @@ def test_options_are_frozen_and_defaults_match_the_spec() -> None:
     assert options.explicit() == {}
     assert (options.max_output_tokens, options.repl_backend, options.temperature) == (
         4096,
-        "isolated",
+        "auto",
         0.0,
     )
     assert options.conversation_history is True and options.compaction is False

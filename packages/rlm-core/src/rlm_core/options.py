@@ -97,9 +97,10 @@ def _retriever(value: Any, info: Any) -> RetrieverProtocol | None:
 
 def _repl_backend(value: Any, info: Any) -> str | Callable[..., REPL]:
     if isinstance(value, str):
-        if value not in backend_names():
+        if value != "auto" and value not in backend_names():
             raise ConfigError(
-                f"unknown repl_backend {value!r}; choose one of {backend_names()} or pass a factory"
+                f"unknown repl_backend {value!r}; choose one of {['auto', *backend_names()]} "
+                "or pass a factory"
             )
         return value
     if callable(value):
@@ -204,8 +205,10 @@ class RLMOptions(BaseModel):
         "are filled in.",
     )
     repl_backend: Annotated[str | Callable[..., REPL], PlainValidator(_repl_backend)] = Field(
-        "isolated",
-        description='Where model code runs: "isolated", "monty", "python", or a REPL factory.',
+        "auto",
+        description='Where model code runs: "auto" (the isolated worker where Linux confines it, '
+        'else Monty, with a warning), "isolated", "monty", "python" (trusted code only), or a '
+        "REPL factory.",
     )
     conversation_history: Flag = Field(
         True, description="Keep earlier turns in each root call (False: only the latest)."

@@ -8,7 +8,7 @@ import dataclasses
 import queue
 import threading
 import warnings
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from rlm_core.adapters.base import ModelAdapter, model_id_of
@@ -21,7 +21,7 @@ from rlm_core.errors import ConfigError, ContextError
 from rlm_core.events import Event, EventBus, Listener
 from rlm_core.options import RLMOptions
 from rlm_core.policy import Policy
-from rlm_core.repl.base import REPL, backend_factory
+from rlm_core.repl.selection import repl_factory_for
 from rlm_core.trace import Trace
 
 DEFAULT_COMPACTION_PCT = 0.85
@@ -68,7 +68,7 @@ class RLM:
             adapter=adapter,
             subcall_adapter=self.subcall_adapter,
             policy=policy,
-            repl_factory=_repl_factory(chosen.repl_backend),
+            repl_factory=repl_factory_for(chosen.repl_backend),
             system_prompt=chosen.system_prompt,
             max_output_tokens=chosen.max_output_tokens,
             subcall_max_output_tokens=chosen.subcall_max_output_tokens,
@@ -212,10 +212,6 @@ def _listeners(value: Listener | list[Listener] | None) -> list[Listener]:
     if isinstance(value, list):
         return list(value)
     return [value]
-
-
-def _repl_factory(backend: str | Callable[..., REPL]) -> Callable[..., REPL]:
-    return backend_factory(backend) if isinstance(backend, str) else backend
 
 
 def _compaction(

@@ -22,7 +22,10 @@ from rlm_core.profiles import PROFILES
 from rlm_core.repl.base import backend_names
 
 Handler = Callable[[argparse.Namespace], int]
-DEFAULT_BACKEND = "isolated" if "isolated" in backend_names() else "python"
+# "auto": the isolated worker where Linux can confine it, otherwise Monty; never the in-process
+# "python" backend, which runs model code unconfined and is only used when named.
+DEFAULT_BACKEND = "auto"
+BACKEND_CHOICES = ["auto", *backend_names()]
 
 
 def _model_flags(parser: argparse.ArgumentParser) -> None:
@@ -57,8 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     _model_flags(ask)
     ask.add_argument(
-        "--backend", default=DEFAULT_BACKEND, choices=backend_names(),
-        help=f"REPL backend (default {DEFAULT_BACKEND}: model code runs in a sandboxed process)",
+        "--backend", default=DEFAULT_BACKEND, choices=BACKEND_CHOICES,
+        help="REPL backend (default auto: the strongest sandbox this machine runs; "
+        "python = unconfined, trusted code only)",
     )  # fmt: skip
     ask.add_argument("--max-output-tokens", type=int, default=1024)
     ask.add_argument("--trace-out", metavar="FILE", help="save the trace as JSON")
@@ -82,7 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--context", "-c", nargs="+", action="extend", metavar="PATH",
         help="the files it ran on (default: those recorded in the trace)",
     )  # fmt: skip
-    replay.add_argument("--backend", choices=backend_names(), help="REPL backend")
+    replay.add_argument(
+        "--backend", choices=BACKEND_CHOICES,
+        help="REPL backend (default auto, whatever the trace recorded: a trace is data and "
+        "never chooses a weaker sandbox)",
+    )  # fmt: skip
     replay.add_argument("--quiet", "-q", action="store_true")
     replay.set_defaults(handler=_lazy("rlm_core.cli._run", "replay"))
 

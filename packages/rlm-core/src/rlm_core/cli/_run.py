@@ -88,6 +88,23 @@ def ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def _replay_backend(flag: str | None, recorded: object) -> str:
+    """The backend a replay runs on: the ``--backend`` flag, else the default sandbox.
+
+    The backend recorded in a trace is ignored: traces are shared as data, and one that named
+    the in-process backend would otherwise run its recorded code unconfined on this host.
+    """
+    if flag:
+        return flag
+    if recorded not in (None, "auto"):
+        print(
+            f"rlm: note: the trace ran on repl_backend={recorded!r}; replaying on the default "
+            "sandbox (pass --backend to choose)",
+            file=sys.stderr,
+        )
+    return "auto"
+
+
 def replay(args: argparse.Namespace) -> int:
     """Re-run a recorded trace offline from its recorded model replies."""
     from rlm_core.adapters.replay import replay_adapters
@@ -106,7 +123,7 @@ def replay(args: argparse.Namespace) -> int:
     context, _ = load_context(list(specs))
     options.setdefault("profile", "default")
     options.setdefault("max_steps", max(len(trace.of_kind("root_call")), 1))
-    options["backend"] = args.backend or options.get("backend", "python")
+    options["backend"] = _replay_backend(args.backend, options.get("backend"))
     root, sub = replay_adapters(trace)
     rlm = _make_rlm(root, sub, options, progress_listener(args.quiet))
     answer, new_trace, error = _run(rlm, trace.query, context)

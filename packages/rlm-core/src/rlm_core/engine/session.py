@@ -19,6 +19,7 @@ from rlm_core.engine.toolkit import Toolkit
 from rlm_core.errors import RLMError
 from rlm_core.events import EventBus, TraceRecorder
 from rlm_core.repl.base import REPL
+from rlm_core.repl.selection import choice_of
 from rlm_core.trace import Trace
 
 
@@ -51,6 +52,8 @@ class Session:
             parallel_default=settings.parallel_subcalls,
         )
         repl = settings.repl_factory(toolkit, max_output_chars=settings.max_output_chars)
+        if depth == 0:
+            self.trace.metadata["repl_backend"] = choice_of(settings.repl_factory)
         try:
             yield repl, toolkit
         finally:
