@@ -132,6 +132,12 @@ class AutoReplFactory:
     def __init__(self) -> None:
         self.choice = choose_backend()
 
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, AutoReplFactory)
+
+    def __hash__(self) -> int:
+        return hash(AutoReplFactory)
+
     def __call__(self, toolkit: Any, *, max_output_chars: int) -> REPL:
         factory = backend_factory(self.choice.name)
         if self.choice.name != "isolated":
@@ -151,6 +157,12 @@ class NamedReplFactory:
     def __init__(self, name: str) -> None:
         self._factory = backend_factory(name)
         self.choice = BackendChoice(name, name, "chosen explicitly")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, NamedReplFactory) and other.choice == self.choice
+
+    def __hash__(self) -> int:
+        return hash(self.choice)
 
     def __call__(self, toolkit: Any, *, max_output_chars: int) -> REPL:
         return self._factory(toolkit, max_output_chars=max_output_chars)
