@@ -1,9 +1,11 @@
 """A real HTTP server on 127.0.0.1 that serves files the way the Hugging Face Hub does.
 
-``huggingface_hub.hf_hub_download`` (pointed at it with ``HF_ENDPOINT``) sends
-``HEAD`` and then ``GET`` to ``/{repo_id}/resolve/{revision}/{filename}``; the ``HEAD``
-answer must carry ``X-Repo-Commit``, an ``ETag`` and the size. Unknown repos, revisions
-or files get 404 with the Hub's error header. Every request line is recorded.
+``huggingface_hub.hf_hub_download`` (pointed at it with ``HF_ENDPOINT``) sends ``HEAD``
+to ``/{repo_id}/resolve/{revision}/{filename}``. As the Hub does for large (LFS) files,
+the answer is a redirect to a content-addressed ``/cdn/{sha256}`` URL on another host
+(here 127.0.0.2: also loopback), with the commit (``X-Repo-Commit``) and the file's ETag
+and size in ``X-Linked-*`` headers; the client then downloads from there. Unknown repos,
+revisions or files get 404 with the Hub's error header. Every request is recorded.
 
     with HubServer({("Qwen/x-GGUF", "abc123", "m.gguf"): b"GGUF..."}) as hub:
         monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
@@ -18,6 +20,8 @@ from types import TracebackType
 from urllib.parse import unquote, urlsplit
 
 FileKey = tuple[str, str, str]  # repo_id, revision, filename
+HUB_HOST = "127.0.0.1"
+CDN_HOST = "127.0.0.2"  # another loopback address: the client must see a different host
 
 
 class HubServer:
@@ -27,21 +31,43 @@ class HubServer:
         self.files = dict(files)
         self.requests: list[tuple[str, str]] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        self._servers = [
+            ThreadingHTTPServer((host, 0), self._handler()) for host in (HUB_HOST, CDN_HOST)
+        ]
+        self._threads = []
+        for server in self._servers:
+            server.daemon_threads = True
+            self._threads.append(
+                threading.Thread(
+                    target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+                )
+            )
 
     @property
     def endpoint(self) -> str:
-        host, port = self._server.server_address[:2]
+        """The Hub's address, for ``HF_ENDPOINT``."""
+        return self._address(self._servers[0])
+
+    @property
+    def cdn(self) -> str:
+        return self._address(self._servers[1])
+
+    @staticmethod
+    def _address(server: ThreadingHTTPServer) -> str:
+        host, port = server.server_address[:2]
         return f"http://{host!s}:{port}"
 
-    def gets(self) -> list[str]:
-        """The paths of the file downloads (``GET .../resolve/...``) so far."""
+    def resolved(self) -> list[str]:
+        """The ``.../resolve/...`` paths asked for so far (any method)."""
         with self._lock:
-            return [p for method, p in self.requests if method == "GET" and "/resolve/" in p]
+            return [path for _, path in self.requests if "/resolve/" in path]
+
+    def downloads(self) -> int:
+        """How many times file content was sent."""
+        with self._lock:
+            return sum(
+                1 for method, path in self.requests if (method, path[:5]) == ("GET", "/cdn/")
+            )
 
     def _lookup(self, path: str) -> bytes | None:
         parts = unquote(urlsplit(path).path).strip("/").split("/")
@@ -49,6 +75,13 @@ class HubServer:
             return None
         key = ("/".join(parts[:2]), parts[3], "/".join(parts[4:]))
         return self.files.get(key)
+
+    def _blob(self, path: str) -> bytes | None:
+        digest = urlsplit(path).path.removeprefix("/cdn/")
+        for body in self.files.values():
+            if hashlib.sha256(body).hexdigest() == digest:
+                return body
+        return None
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         hub = self
@@ -59,20 +92,10 @@ class HubServer:
             def log_message(self, format: str, *args: object) -> None:  # quiet
                 return
 
-            def _headers(self, body: bytes) -> None:
-                revision = unquote(urlsplit(self.path).path).strip("/").split("/")[3]
-                self.send_response(200)
-                self.send_header("Content-Type", "application/octet-stream")
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("ETag", f'"{hashlib.sha256(body).hexdigest()}"')
-                self.send_header("X-Repo-Commit", revision)
-                self.end_headers()
-
-            def _missing(self) -> None:
-                body = b'{"error": "Entry not found"}'
-                self.send_response(404)
-                self.send_header("X-Error-Code", "EntryNotFound")
-                self.send_header("Content-Type", "application/json")
+            def _send(self, status: int, headers: dict[str, str], body: bytes = b"") -> None:
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 if self.command == "GET":
@@ -81,13 +104,28 @@ class HubServer:
             def _serve(self) -> None:
                 with hub._lock:
                     hub.requests.append((self.command, self.path))
+                if self.path.startswith("/cdn/"):
+                    blob = hub._blob(self.path)
+                    if blob is None:
+                        self._send(404, {}, b"no such blob")
+                    else:
+                        self._send(200, {"Content-Type": "application/octet-stream"}, blob)
+                    return
                 body = hub._lookup(self.path)
                 if body is None:
-                    self._missing()
+                    error = {"X-Error-Code": "EntryNotFound", "Content-Type": "application/json"}
+                    self._send(404, error, b'{"error": "Entry not found"}')
                     return
-                self._headers(body)
-                if self.command == "GET":
-                    self.wfile.write(body)
+                digest = hashlib.sha256(body).hexdigest()
+                revision = unquote(urlsplit(self.path).path).strip("/").split("/")[3]
+                redirect = {
+                    "Location": f"{hub.cdn}/cdn/{digest}",
+                    "X-Repo-Commit": revision,
+                    "X-Linked-Etag": f'"{digest}"',
+                    "X-Linked-Size": str(len(body)),
+                    "ETag": '"not-the-file"',
+                }
+                self._send(302, redirect)
 
             do_HEAD = _serve
             do_GET = _serve
@@ -95,7 +133,8 @@ class HubServer:
         return Handler
 
     def __enter__(self) -> HubServer:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
         return self
 
     def __exit__(
@@ -104,6 +143,7 @@ class HubServer:
         error: BaseException | None,
         trace: TracebackType | None,
     ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        for server, thread in zip(self._servers, self._threads, strict=True):
+            server.shutdown()
+            server.server_close()
+            thread.join(timeout=5)

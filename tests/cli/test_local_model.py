@@ -20,7 +20,7 @@ from rlm_core.local_model import (
     resolve_model,
 )
 
-from .hub_server import HubServer
+from .hub_server import CDN_HOST, HUB_HOST, HubServer
 
 # huggingface_hub reads HF_ENDPOINT once, at import, for requests beside the download (an
 # agent registry): point it at a closed loopback port before anything imports it.
@@ -238,8 +238,8 @@ def test_llama_server_reports_a_failed_start(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- the Hub, on loopback
-# Every test below talks to a HubServer on 127.0.0.1 only (pytest-socket blocks other hosts).
-LOOPBACK_ONLY = pytest.mark.allow_hosts(["127.0.0.1"])
+# Every test below talks to a HubServer on loopback only (pytest-socket blocks other hosts).
+LOOPBACK_ONLY = pytest.mark.allow_hosts([HUB_HOST, CDN_HOST])
 
 
 @pytest.fixture
@@ -269,13 +269,14 @@ def test_without_bundled_parts_the_pinned_revision_is_downloaded_once(
     assert model.path == _cache(isolated_packages) / REAL.filename
     assert model.path.read_bytes() == GGUF
     pinned = local_model.QWEN
-    assert hub.gets() == [f"/{pinned.repo_id}/resolve/{pinned.revision}/{pinned.filename}"]
+    resolve = f"/{pinned.repo_id}/resolve/{pinned.revision}/{pinned.filename}"
+    assert set(hub.resolved()) == {resolve} and hub.downloads() == 1
     assert sorted(p.name for p in _cache(isolated_packages).iterdir()) == [
         ".verified",
         REAL.filename,
     ]  # the download folder is gone
     assert resolve_model().source == "cache"
-    assert len(hub.gets()) == 1  # not downloaded again
+    assert hub.downloads() == 1  # not downloaded again
 
 
 @LOOPBACK_ONLY
@@ -338,9 +339,9 @@ def test_rlm_model_pull_downloads_verifies_and_reports(
     assert str(target) in out and "verified" in out and GGUF_SHA256 in out
     assert target.read_bytes() == GGUF
     assert main(["model", "pull"]) == 0
-    assert "already present" in capsys.readouterr().out and len(hub.gets()) == 1
+    assert "already present" in capsys.readouterr().out and hub.downloads() == 1
     assert main(["model", "pull", "--force"]) == 0
-    assert len(hub.gets()) == 2
+    assert hub.downloads() == 2
     assert main(["model", "info"]) == 0
     info = capsys.readouterr().out
     assert "source:  cache" in info and GGUF_SHA256 in info and REAL.repo_id in info
