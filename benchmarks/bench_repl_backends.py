@@ -25,7 +25,7 @@ from _common import Ratio, header, parser, quiet_python_backend, report
 from rlm_core import RLM
 from rlm_core.adapters.fake import FakeAdapter
 from rlm_core.context import Context
-from rlm_core.engine.session import Session
+from rlm_core.engine.run import RunSession
 from rlm_core.engine.toolkit import Toolkit
 from rlm_core.events import EventBus
 from rlm_core.repl import IsolatedREPL, backend_factory
@@ -51,7 +51,7 @@ def make_context(megabytes: int) -> Context:
 
 def make_toolkit(context: Context) -> Toolkit:
     rlm = RLM(adapter=FakeAdapter(default="ok"))
-    return Toolkit(context, Session(rlm.settings, EventBus([])).subcalls)
+    return Toolkit(context, RunSession(rlm.settings, EventBus([])).subcalls)
 
 
 def rss_mb(pid: int) -> float:

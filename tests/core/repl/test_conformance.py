@@ -12,7 +12,7 @@ import pytest
 from rlm_core import RLM
 from rlm_core.adapters.fake import FakeAdapter
 from rlm_core.context import Context
-from rlm_core.engine.session import Session
+from rlm_core.engine.run import RunSession
 from rlm_core.engine.toolkit import Toolkit
 from rlm_core.events import EventBus
 from rlm_core.repl import backend_factory, backend_names
@@ -50,7 +50,7 @@ def make_repl(
     adapter = FakeAdapter(default="sub-reply")
     adapter.add_rule("JSON", '{"k": 1}')
     rlm = RLM(adapter=adapter, repl_backend="python", retriever=FakeRetriever())
-    session = Session(rlm.settings, EventBus([]))
+    session = RunSession(rlm.settings, EventBus([]))
     toolkit = Toolkit(
         Context.from_documents(DOCS), session.subcalls, retriever=rlm.settings.retriever
     )

@@ -13,7 +13,7 @@ import pytest
 from rlm_core import RLM
 from rlm_core.adapters.fake import FakeAdapter
 from rlm_core.context import Context
-from rlm_core.engine.session import Session
+from rlm_core.engine.run import RunSession
 from rlm_core.engine.toolkit import Toolkit
 from rlm_core.events import EventBus
 from rlm_core.repl.isolated import IsolatedREPL
@@ -33,7 +33,7 @@ def secret_env() -> Iterator[None]:
 def repl(secret_env: None) -> Iterator[IsolatedREPL]:
     adapter = FakeAdapter(default="ok")
     rlm = RLM(adapter=adapter)
-    session = Session(rlm.settings, EventBus([]))
+    session = RunSession(rlm.settings, EventBus([]))
     toolkit = Toolkit(Context.from_text("public document text"), session.subcalls)
     instance = IsolatedREPL(toolkit, **LIMITS)
     yield instance

@@ -19,7 +19,7 @@ import pytest
 from rlm_core import RLM
 from rlm_core.adapters.fake import FakeAdapter
 from rlm_core.context import Context
-from rlm_core.engine.session import Session
+from rlm_core.engine.run import RunSession
 from rlm_core.engine.toolkit import Toolkit
 from rlm_core.events import EventBus
 from rlm_core.repl.helper_registry import helper
@@ -98,7 +98,7 @@ class ToolkitWithExtra(Toolkit):
 @pytest.fixture(scope="module")
 def repl() -> Iterator[IsolatedREPL]:
     rlm = RLM(adapter=FakeAdapter(default="ok"))
-    session = Session(rlm.settings, EventBus([]))
+    session = RunSession(rlm.settings, EventBus([]))
     toolkit = ToolkitWithExtra(Context.from_text("public document text"), session.subcalls)
     instance = IsolatedREPL(toolkit, memory_mb=256, cpu_seconds=2, wall_seconds=10.0)
     yield instance

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from rlm_core.cache import FileCache
     from rlm_core.context import Context, Match
     from rlm_core.engine.prompts import BASE_SYSTEM_PROMPT, PromptParts
+    from rlm_core.engine.session import Session
     from rlm_core.engine.tokens import count_tokens, estimate_tokens
     from rlm_core.errors import (
         AdapterError,
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
         PolicyError,
         ReplError,
         RLMError,
+        SessionError,
         SubcallTooLargeError,
     )
     from rlm_core.events import Event, EventListener, current_step
@@ -84,6 +86,8 @@ __all__ = [
     "ReplError",
     "RetrieverProtocol",
     "RouterConfig",
+    "Session",
+    "SessionError",
     "SmartRouter",
     "SubcallTooLargeError",
     "TournamentReranker",
@@ -124,6 +128,8 @@ _EXPORTS: dict[str, str] = {
     "PolicyError": "rlm_core.errors",
     "ReplError": "rlm_core.errors",
     "RLMError": "rlm_core.errors",
+    "SessionError": "rlm_core.errors",
+    "Session": "rlm_core.engine.session",
     "SubcallTooLargeError": "rlm_core.errors",
     "Event": "rlm_core.events",
     "EventListener": "rlm_core.events",

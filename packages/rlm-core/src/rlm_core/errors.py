@@ -58,5 +58,9 @@ class MaxTokensExceeded(PolicyError):
     """``Policy.max_total_tokens`` or ``Policy.max_subcall_tokens`` was used up."""
 
 
+class SessionError(RLMError):
+    """A session is closed, busy, or its state cannot be saved or restored."""
+
+
 class ReplError(RLMError):
     """The REPL backend could not be created or failed outside model code."""

@@ -9,11 +9,13 @@ import queue
 import threading
 import warnings
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 from rlm_core.adapters.base import ModelAdapter, model_id_of
 from rlm_core.context import Context
 from rlm_core.engine.prompts import DEFAULT_PROMPTS
+from rlm_core.engine.run import RunSession
 from rlm_core.engine.session import Session
 from rlm_core.engine.settings import CompactionSettings, EngineSettings, GuardSettings
 from rlm_core.engine.tokens import context_window_for, context_window_of
@@ -104,7 +106,7 @@ class RLM:
     ) -> tuple[str, Trace]:
         """Answer ``query`` over ``context``; returns ``(answer, trace)``."""
         ctx, metadata = self._inputs(query, context)
-        session = Session(self.settings, EventBus(self._listeners))
+        session = RunSession(self.settings, EventBus(self._listeners))
         answer = session.run(query, ctx, metadata)
         return answer, session.trace
 
@@ -113,7 +115,9 @@ class RLM:
     ) -> tuple[str, Trace]:
         """``run`` without blocking the event loop (REPL code runs in a worker thread)."""
         ctx, metadata = self._inputs(query, context)
-        session = Session(self.settings, EventBus(self._listeners), loop=asyncio.get_running_loop())
+        session = RunSession(
+            self.settings, EventBus(self._listeners), loop=asyncio.get_running_loop()
+        )
         answer = await session.arun(query, ctx, metadata)
         return answer, session.trace
 
@@ -126,7 +130,7 @@ class RLM:
         """
         ctx, metadata = self._inputs(query, context)
         events: queue.Queue[Event | None] = queue.Queue()
-        session = Session(self.settings, EventBus([*self._listeners, events.put]))
+        session = RunSession(self.settings, EventBus([*self._listeners, events.put]))
         failure: list[BaseException] = []
 
         def work() -> None:
@@ -159,7 +163,7 @@ class RLM:
         def forward(event: Event) -> None:
             loop.call_soon_threadsafe(events.put_nowait, event)
 
-        session = Session(self.settings, EventBus([*self._listeners, forward]), loop=loop)
+        session = RunSession(self.settings, EventBus([*self._listeners, forward]), loop=loop)
         task = asyncio.ensure_future(session.arun(query, ctx, metadata))
         try:
             while True:
@@ -178,10 +182,27 @@ class RLM:
             if not task.done():
                 task.cancel()
 
+    # -- sessions ----------------------------------------------------------------------------
+    def session(
+        self, *, restore: str | Path | None = None, max_total_tokens: int | None = None
+    ) -> Session:
+        """A multi-turn session: ``with rlm.session() as s: s.run(query, context)``.
+
+        Variables, contexts and a short history carry over between turns; limits apply per
+        turn, and ``max_total_tokens`` caps the whole session. ``restore`` reopens a session
+        written by ``Session.save(path)``.
+        """
+        return Session(
+            self.settings,
+            self._listeners,
+            check_query=_check_query,
+            max_total_tokens=max_total_tokens,
+            restore=restore,
+        )
+
     # -- input checks ------------------------------------------------------------------------
     def _inputs(self, query: Any, context: Any) -> tuple[Context, dict[str, Any] | None]:
-        if not isinstance(query, str) or not query.strip():
-            raise ContextError(f"query must be a non-empty str, got {query!r:.80}")
+        _check_query(query)
         has_retriever = self.settings.retriever is not None
         if context is None:
             if not has_retriever:
@@ -203,6 +224,12 @@ class RLM:
             f"RLM(adapter={model_id_of(self.adapter)!r}, "
             f"subcall_adapter={model_id_of(self.subcall_adapter)!r})"
         )
+
+
+def _check_query(query: Any) -> str:
+    if not isinstance(query, str) or not query.strip():
+        raise ContextError(f"query must be a non-empty str, got {query!r:.80}")
+    return query
 
 
 def _listeners(value: Listener | list[Listener] | None) -> list[Listener]:

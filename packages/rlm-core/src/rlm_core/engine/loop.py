@@ -127,7 +127,9 @@ class RootLoop:
         return result
 
     # -- the loop ----------------------------------------------------------------------------
-    def run(self, query: str, metadata: dict[str, Any] | None) -> LoopGen:
+    def run(
+        self, query: str, metadata: dict[str, Any] | None, *, note: str | None = None
+    ) -> LoopGen:
         settings = self.settings
         state = self.state
         guards = settings.guards
@@ -141,7 +143,7 @@ class RootLoop:
         )
         history = History(
             system,
-            prompts.build_first_message(query, metadata),
+            prompts.build_first_message(query, metadata, note=note),
             keep_turns=settings.conversation_history,
             max_history_tokens=settings.max_history_tokens,
             compaction=settings.compaction,

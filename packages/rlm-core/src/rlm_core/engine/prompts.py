@@ -175,13 +175,40 @@ def build_system_prompt(
     return text
 
 
-def build_first_message(query: str, metadata: dict[str, Any] | None) -> str:
-    """The first user message: the question and the context's shape, never its content."""
+def build_first_message(
+    query: str, metadata: dict[str, Any] | None, *, note: str | None = None
+) -> str:
+    """The first user message: the question and the context's shape, never its content;
+    ``note`` (a session's earlier turns) comes first."""
     if metadata is None:
         shape = "There is no context text (P is empty); use the document index."
     else:
         shape = "Context: " + json.dumps(metadata)
-    return f"Question: {query}\n\n{shape}\n\nStart by writing code to look at the data."
+    earlier = f"{note}\n\n" if note else ""
+    return f"{earlier}Question: {query}\n\n{shape}\n\nStart by writing code to look at the data."
+
+
+SESSION_NOTE = (
+    "This is turn {turn} of a conversation. Your REPL variables from earlier turns are still "
+    "defined. `history` lists the earlier turns as dicts with 'query' and 'answer'; "
+    "`contexts` lists every context text given so far (contexts[0] is P)."
+)
+"""Opens the first message of a session's later turns; ``{turn}`` is the turn number."""
+
+
+def session_note(turn: int, earlier: list[tuple[str, str]], *, max_chars: int = 200) -> str:
+    """What the model is told of a session's earlier turns: a short line per turn."""
+
+    def cut(text: str) -> str:
+        text = " ".join(text.split())
+        return text if len(text) <= max_chars else text[: max_chars - 3] + "..."
+
+    lines = [SESSION_NOTE.replace("{turn}", str(turn)), "Earlier turns:"]
+    lines.extend(
+        f"{index}. Q: {cut(query)} -> A: {cut(answer)}"
+        for index, (query, answer) in enumerate(earlier, start=1)
+    )
+    return "\n".join(lines)
 
 
 def output_message(stdout: str, error: str | None) -> str:

@@ -1,126 +1,352 @@
-"""One run end to end: REPL set-up, the root loop, recursive sub-runs, clean-up, errors."""
+"""``Session``: several questions over one REPL; a plain run is a one-turn session.
+
+The session owns a ``Workspace`` (the REPL and its helpers) from its first turn to ``close()``,
+so variables survive between turns and the isolated worker lives exactly as long as the
+session (it is also closed when the session is garbage collected). Each turn is its own run
+(``RunSession``): its own trace and its own limits, plus the session's optional token total.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+import dataclasses
+import json
+import threading
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
 from typing import Any
 
-from rlm_core.adapters.base import ModelAdapter
 from rlm_core.context import Context
 from rlm_core.engine import prompts
-from rlm_core.engine.drive import adrive, drive
-from rlm_core.engine.loop import RootLoop
-from rlm_core.engine.settings import EngineSettings, RunState
-from rlm_core.engine.subcalls import SubcallRunner
-from rlm_core.engine.toolkit import Toolkit
-from rlm_core.errors import RLMError
-from rlm_core.events import EventBus, TraceRecorder
+from rlm_core.engine.run import RunSession
+from rlm_core.engine.settings import EngineSettings
+from rlm_core.engine.workspace import Workspace
+from rlm_core.errors import ContextError, MaxTokensExceeded, SessionError
+from rlm_core.events import EventBus, Listener
 from rlm_core.repl.base import REPL
-from rlm_core.repl.selection import choice_of
+from rlm_core.repl.context_helpers import RESERVED_NAMES
 from rlm_core.trace import Trace
+
+SAVE_FORMAT = "rlm-session"
+SAVE_VERSION = 1
+_PLAIN_TYPES = ("str", "int", "float", "bool", "NoneType", "list", "tuple", "dict")
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One finished turn of a session."""
+
+    query: str
+    answer: str
 
 
 class Session:
-    """Holds the shared state of one top-level run and its recursive sub-runs."""
+    """A conversation with an ``RLM``: ``run`` / ``arun`` answer one question each.
+
+    Made by ``RLM.session()``; use it as a context manager (``with`` or ``async with``) or
+    call ``close()``. Across turns the REPL keeps its variables; the first context stays
+    ``P`` / ``ctx``, every context given so far is in ``contexts`` (``contexts[0]`` is
+    ``P``), and ``history`` lists the earlier turns as ``{"query", "answer"}`` dicts. The
+    root model sees one short line per earlier turn, not their transcripts.
+    """
 
     def __init__(
         self,
         settings: EngineSettings,
-        bus: EventBus,
+        listeners: list[Listener],
         *,
-        loop: asyncio.AbstractEventLoop | None = None,
+        check_query: Callable[[Any], str],
+        max_total_tokens: int | None = None,
+        restore: str | Path | None = None,
     ) -> None:
-        self.trace = Trace()
-        bus.subscribe(TraceRecorder(self.trace))
-        self.state = RunState(settings, bus, self.trace, run_id=uuid.uuid4().hex, loop=loop)
-        self.subcalls = SubcallRunner(
-            self.state, sub_run=self._sub_run, async_sub_run=self._async_sub_run
-        )
+        if max_total_tokens is not None and (
+            isinstance(max_total_tokens, bool)
+            or not isinstance(max_total_tokens, int)
+            or max_total_tokens < 1
+        ):
+            raise SessionError(
+                f"max_total_tokens must be None or an int >= 1, got {max_total_tokens!r}"
+            )
+        self.settings = settings
+        self.listeners = listeners
+        self.max_total_tokens = max_total_tokens
+        self.total_tokens = 0
+        self.turns: list[Turn] = []
+        self.contexts: list[Context] = []
+        self._check_query = check_query
+        self._restored: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+        self._workspace = Workspace()
+        self._finalizer = weakref.finalize(self, self._workspace.close)
+        if restore is not None:
+            self._load(Path(restore))
 
-    # -- building blocks ---------------------------------------------------------------------
-    @contextmanager
-    def _repl(self, context: Context, depth: int) -> Iterator[tuple[REPL, Toolkit]]:
-        settings = self.state.settings
-        toolkit = Toolkit(
-            context,
-            self.subcalls,
-            retriever=settings.retriever,
-            depth=depth,
-            parallel_default=settings.parallel_subcalls,
-        )
-        repl = settings.repl_factory(toolkit, max_output_chars=settings.max_output_chars)
-        if depth == 0:
-            self.trace.metadata["repl_backend"] = choice_of(settings.repl_factory)
+    # -- running -----------------------------------------------------------------------------
+    def run(
+        self, query: str, context: Context | str | list[str] | None = None
+    ) -> tuple[str, Trace]:
+        """Answer ``query`` (over ``context``, added to the session's contexts, if given)."""
+        turn, first, metadata, note = self._begin(query, context)
         try:
-            yield repl, toolkit
+            run = RunSession(
+                self._turn_settings(), EventBus(self.listeners), workspace=self._workspace
+            )
+            try:
+                answer = run.run(query, first, metadata, setup=self._setup, note=note)
+            finally:
+                self.total_tokens += run.state.budget.total_tokens
         finally:
-            repl.close()
+            self._lock.release()
+        return self._end(turn, query, answer, run.trace)
 
-    def _loop(
-        self, repl: REPL, toolkit: Toolkit, adapter: ModelAdapter, depth: int, parent: int | None
-    ) -> RootLoop:
-        return RootLoop(self.state, repl, toolkit, adapter, depth=depth, parent_id=parent)
-
-    # -- top level ---------------------------------------------------------------------------
-    def run(self, query: str, context: Context, metadata: dict[str, Any] | None) -> str:
-        self._start(query, metadata)
+    async def arun(
+        self, query: str, context: Context | str | list[str] | None = None
+    ) -> tuple[str, Trace]:
+        """``run`` without blocking the event loop."""
+        turn, first, metadata, note = self._begin(query, context)
         try:
-            with self._repl(context, 0) as (repl, toolkit):
-                loop = self._loop(repl, toolkit, self.state.settings.adapter, 0, None)
-                answer = drive(loop.run(query, metadata), repl)
-        except BaseException as error:
-            self._failed(error)
-            raise
-        return self._finished(answer)
+            run = RunSession(
+                self._turn_settings(),
+                EventBus(self.listeners),
+                loop=asyncio.get_running_loop(),
+                workspace=self._workspace,
+            )
+            try:
+                answer = await run.arun(query, first, metadata, setup=self._setup, note=note)
+            finally:
+                self.total_tokens += run.state.budget.total_tokens
+        finally:
+            self._lock.release()
+        return self._end(turn, query, answer, run.trace)
 
-    async def arun(self, query: str, context: Context, metadata: dict[str, Any] | None) -> str:
-        self._start(query, metadata)
+    def _begin(
+        self, query: Any, context: Any
+    ) -> tuple[int, Context, dict[str, Any] | None, str | None]:
+        query = self._check_query(query)
+        added = None if context is None else Context.coerce(context)
+        if not self._lock.acquire(blocking=False):
+            raise SessionError("this session is already answering a question; wait for it")
         try:
-            with self._repl(context, 0) as (repl, toolkit):
-                loop = self._loop(repl, toolkit, self.state.settings.adapter, 0, None)
-                answer = await adrive(loop.run(query, metadata), repl)
-        except BaseException as error:
-            self._failed(error)
+            if self._closed:
+                raise SessionError("this session is closed; open a new one with rlm.session()")
+            if self.max_total_tokens is not None and self.total_tokens >= self.max_total_tokens:
+                raise MaxTokensExceeded(
+                    f"the session used its token budget: {self.total_tokens} >= "
+                    f"max_total_tokens={self.max_total_tokens}; open a new session"
+                )
+            turn = len(self.turns) + 1
+            where = "P" if not self.contexts else f"contexts[{len(self.contexts)}]"
+            if not self.contexts:
+                self.contexts.append(added if added is not None else Context.from_text(""))
+            elif added is not None:
+                self.contexts.append(added)
+            metadata = _metadata(added, where, self._has_retriever)
+            earlier = [(t.query, t.answer) for t in self.turns]
+            note = prompts.session_note(turn, earlier) if earlier else None
+        except BaseException:
+            self._lock.release()
             raise
-        return self._finished(answer)
+        return turn, self.contexts[0], metadata, note
 
-    # -- recursive sub-runs (called by the sub-call runner) ----------------------------------
-    def _sub_run(self, instruction: str | None, text: str, depth: int, parent: int) -> str:
-        context = Context.from_text(text)
-        query = instruction or prompts.SUB_RUN_QUERY
-        with self._repl(context, depth) as (repl, toolkit):
-            loop = self._loop(repl, toolkit, self.state.settings.subcall_adapter, depth, parent)
-            return drive(loop.run(query, context.metadata()), repl)
+    @property
+    def _has_retriever(self) -> bool:
+        return self.settings.retriever is not None
 
-    async def _async_sub_run(
-        self, instruction: str | None, text: str, depth: int, parent: int
-    ) -> str:
-        context = Context.from_text(text)
-        query = instruction or prompts.SUB_RUN_QUERY
-        with self._repl(context, depth) as (repl, toolkit):
-            loop = self._loop(repl, toolkit, self.state.settings.subcall_adapter, depth, parent)
-            return await adrive(loop.run(query, context.metadata()), repl)
+    def _setup(self, repl: REPL) -> None:
+        """Before each turn: restored variables (once), ``contexts`` and ``history``."""
+        for name, value in self._restored.items():
+            repl.set(name, value)
+        self._restored = {}
+        repl.set("contexts", [context.text for context in self.contexts])
+        repl.set("history", [{"query": t.query, "answer": t.answer} for t in self.turns])
 
-    # -- lifecycle events --------------------------------------------------------------------
-    def _start(self, query: str, metadata: dict[str, Any] | None) -> None:
-        self.trace.query = query
-        chosen = self.state.settings.chosen
-        self.trace.metadata = {"run_id": self.state.run_id, "context": metadata, "settings": chosen}
-        self.state.emit("run_start", query=query, context=metadata, settings=chosen)
+    def _turn_settings(self) -> EngineSettings:
+        """The settings of a turn: the session's remaining tokens cap the turn's budget."""
+        if self.max_total_tokens is None:
+            return self.settings
+        left = self.max_total_tokens - self.total_tokens
+        policy = self.settings.policy
+        limit = left if policy.max_total_tokens is None else min(policy.max_total_tokens, left)
+        return dataclasses.replace(
+            self.settings, policy=dataclasses.replace(policy, max_total_tokens=limit)
+        )
 
-    def _finished(self, answer: str) -> str:
-        self.trace.answer = answer
-        budget = self.state.budget
-        self.trace.metadata.update(subcalls=budget.subcalls, total_tokens=budget.total_tokens)
-        self.state.emit("run_end", answer=answer, trace=self.trace)
-        return answer
+    def _end(self, turn: int, query: str, answer: Any, trace: Trace) -> tuple[Any, Trace]:
+        trace.metadata["turn"] = turn
+        self.turns.append(Turn(query, answer if isinstance(answer, str) else str(answer)))
+        return answer, trace
 
-    def _failed(self, error: BaseException) -> None:
-        """Keep the partial trace on the error and announce the failure."""
-        self.trace.error = f"{type(error).__name__}: {error}"
-        if isinstance(error, RLMError):
-            error.trace = self.trace
-        self.state.emit("run_error", error=error, trace=self.trace)
+    # -- saving and restoring ----------------------------------------------------------------
+    def save(self, path: str | Path, *, skip_unsaveable: bool = False) -> None:
+        """Write the turns, contexts and REPL variables to ``path`` (JSON).
+
+        Only plain data can be saved (str, int, float, bool, None, and lists, tuples and
+        str-keyed dicts of those); functions, modules and other objects raise
+        ``SessionError`` naming them, unless ``skip_unsaveable=True`` leaves them out.
+        """
+        with self._busy():
+            variables, skipped = self._variables()
+        if skipped and not skip_unsaveable:
+            raise SessionError(
+                "cannot save these REPL variables, they are not plain data (str, int, float, "
+                f"bool, None, lists and str-keyed dicts): {', '.join(skipped)}; delete them, "
+                "convert them, or call save(path, skip_unsaveable=True) to leave them out"
+            )
+        state = {
+            "format": SAVE_FORMAT,
+            "version": SAVE_VERSION,
+            "turns": [{"query": t.query, "answer": t.answer} for t in self.turns],
+            "contexts": [_context_state(context) for context in self.contexts],
+            "variables": variables,
+            "skipped": skipped,
+        }
+        Path(path).write_text(json.dumps(state), encoding="utf-8")
+
+    def _variables(self) -> tuple[dict[str, Any], list[str]]:
+        """The REPL variables the model defined: (plain ones by name, names of the others)."""
+        repl = self._workspace.repl
+        toolkit = self._workspace.toolkit
+        values = dict(self._restored)
+        if repl is None or toolkit is None:
+            return values, []
+        helpers = set(toolkit.namespace())
+        skipped: list[str] = []
+        for name in sorted(repl.names - helpers - RESERVED_NAMES):
+            if name.startswith("_"):
+                continue
+            probe = repl.exec(f"type({name}).__name__")
+            if probe.error is not None:
+                continue  # bound only in code that failed, or deleted since
+            kind = probe.stdout.strip().strip("'\"")
+            value = repl.get(name) if kind in _PLAIN_TYPES else None
+            if kind not in _PLAIN_TYPES or type(value).__name__ != kind or not _is_plain(value):
+                skipped.append(name)
+                continue
+            values[name] = value
+        return values, skipped
+
+    def _load(self, path: Path) -> None:
+        try:
+            state = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise SessionError(f"cannot restore the session from {path}: {error}") from None
+        if not isinstance(state, dict) or state.get("format") != SAVE_FORMAT:
+            raise SessionError(f"{path} is not a saved rlm session (made by Session.save)")
+        if state.get("version") != SAVE_VERSION:
+            raise SessionError(
+                f"{path} was saved in session format version {state.get('version')!r}; "
+                f"this rlm-core reads version {SAVE_VERSION}"
+            )
+        try:
+            self.turns = [Turn(t["query"], t["answer"]) for t in state["turns"]]
+            self.contexts = [_context_from_state(c) for c in state["contexts"]]
+            self._restored = dict(state["variables"])
+        except (KeyError, TypeError, ContextError) as error:
+            raise SessionError(f"{path} is damaged: {error}") from None
+
+    # -- closing -----------------------------------------------------------------------------
+    def close(self) -> None:
+        """End the session: its REPL (and isolated worker) is closed. Safe to call twice."""
+        self._closed = True
+        self._finalizer()
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self.close)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def repl(self) -> REPL | None:
+        """The session's REPL backend (``None`` before the first turn and after ``close``)."""
+        tracked = self._workspace.repl
+        return None if tracked is None else tracked.inner
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Session:
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def _busy(self) -> _Held:
+        if not self._lock.acquire(blocking=False):
+            raise SessionError("this session is answering a question; save it afterwards")
+        return _Held(self._lock)
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"Session({state}, turns={len(self.turns)}, contexts={len(self.contexts)})"
+
+
+class _Held:
+    """Releases an already acquired lock at the end of a ``with`` block."""
+
+    def __init__(self, lock: threading.Lock) -> None:
+        self.lock = lock
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *_: object) -> None:
+        self.lock.release()
+
+
+def _metadata(context: Context | None, where: str, has_retriever: bool) -> dict[str, Any] | None:
+    """The context shape the model is told about for this turn."""
+    if context is None:
+        if has_retriever:
+            return {"document_index": "available (es_search, es_get)", "new_context": False}
+        return {"new_context": False, "note": "no new context this turn; see contexts and P"}
+    metadata = context.metadata()
+    metadata["variable"] = where
+    if has_retriever:
+        metadata["document_index"] = "available (es_search, es_get)"
+    return metadata
+
+
+def _is_plain(value: Any, depth: int = 0) -> bool:
+    if depth > 100:
+        return False
+    if value is None or isinstance(value, str | int | float | bool):
+        return True
+    if isinstance(value, list | tuple):
+        return all(_is_plain(item, depth + 1) for item in value)
+    if isinstance(value, dict):
+        return all(
+            isinstance(key, str) and _is_plain(item, depth + 1) for key, item in value.items()
+        )
+    return False
+
+
+def _context_state(context: Context) -> dict[str, Any]:
+    return {
+        "text": context.text,
+        "starts": list(context._starts),
+        "lengths": list(context._lengths),
+        "separator": context.separator,
+    }
+
+
+def _context_from_state(state: dict[str, Any]) -> Context:
+    return Context(state["text"], state["starts"], state["lengths"], state["separator"])

@@ -14,7 +14,7 @@ from typing import Any
 from rlm_core.context import Context
 from rlm_core.repl.helper_registry import HelperSet, helper
 
-RESERVED_NAMES = frozenset({"P", "ctx", "history", "QUERY"})
+RESERVED_NAMES = frozenset({"P", "ctx", "history", "contexts", "QUERY"})
 
 
 class ContextHelpers(HelperSet):

@@ -1,0 +1,158 @@
+"""One run (one turn) end to end: REPL set-up, the root loop, recursive sub-runs, clean-up,
+errors. A session's turns each use a ``RunSession`` over the session's ``Workspace``."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rlm_core.adapters.base import ModelAdapter
+from rlm_core.context import Context
+from rlm_core.engine import prompts
+from rlm_core.engine.drive import adrive, drive
+from rlm_core.engine.loop import RootLoop
+from rlm_core.engine.settings import EngineSettings, RunState
+from rlm_core.engine.subcalls import SubcallRunner
+from rlm_core.engine.toolkit import Toolkit
+from rlm_core.engine.workspace import Workspace, new_toolkit
+from rlm_core.errors import RLMError
+from rlm_core.events import EventBus, TraceRecorder
+from rlm_core.repl.base import REPL
+from rlm_core.repl.selection import choice_of
+from rlm_core.trace import Trace
+
+
+class RunSession:
+    """Holds the shared state of one top-level run and its recursive sub-runs.
+
+    With ``workspace`` the run uses (and leaves open) that REPL, so a session's variables
+    live on; without, it opens a REPL for this run and closes it at the end.
+    """
+
+    def __init__(
+        self,
+        settings: EngineSettings,
+        bus: EventBus,
+        *,
+        loop: asyncio.AbstractEventLoop | None = None,
+        workspace: Workspace | None = None,
+    ) -> None:
+        self.trace = Trace()
+        bus.subscribe(TraceRecorder(self.trace))
+        self.state = RunState(settings, bus, self.trace, run_id=uuid.uuid4().hex, loop=loop)
+        self.subcalls = SubcallRunner(
+            self.state, sub_run=self._sub_run, async_sub_run=self._async_sub_run
+        )
+        self.workspace = workspace
+
+    # -- building blocks ---------------------------------------------------------------------
+    @contextmanager
+    def _repl(self, context: Context, depth: int) -> Iterator[tuple[REPL, Toolkit]]:
+        settings = self.state.settings
+        toolkit = new_toolkit(settings, context, self.subcalls, depth=depth)
+        repl = settings.repl_factory(toolkit, max_output_chars=settings.max_output_chars)
+        try:
+            yield repl, toolkit
+        finally:
+            repl.close()
+
+    @contextmanager
+    def _top_repl(self, context: Context) -> Iterator[tuple[REPL, Toolkit]]:
+        """The session's REPL (left open) or a REPL for this run alone."""
+        self.trace.metadata["repl_backend"] = choice_of(self.state.settings.repl_factory)
+        if self.workspace is None:
+            with self._repl(context, 0) as pair:
+                yield pair
+        else:
+            yield self.workspace.attach(self.state.settings, context, self.subcalls)
+
+    def _loop(
+        self, repl: REPL, toolkit: Toolkit, adapter: ModelAdapter, depth: int, parent: int | None
+    ) -> RootLoop:
+        return RootLoop(self.state, repl, toolkit, adapter, depth=depth, parent_id=parent)
+
+    # -- top level ---------------------------------------------------------------------------
+    def run(
+        self,
+        query: str,
+        context: Context,
+        metadata: dict[str, Any] | None,
+        *,
+        setup: Callable[[REPL], None] | None = None,
+        note: str | None = None,
+    ) -> str:
+        """The answer to ``query``; ``setup`` prepares the REPL first, ``note`` (e.g. the
+        session's earlier turns) is shown to the model with the question."""
+        self._start(query, metadata)
+        try:
+            with self._top_repl(context) as (repl, toolkit):
+                if setup is not None:
+                    setup(repl)
+                loop = self._loop(repl, toolkit, self.state.settings.adapter, 0, None)
+                answer = drive(loop.run(query, metadata, note=note), repl)
+        except BaseException as error:
+            self._failed(error)
+            raise
+        return self._finished(answer)
+
+    async def arun(
+        self,
+        query: str,
+        context: Context,
+        metadata: dict[str, Any] | None,
+        *,
+        setup: Callable[[REPL], None] | None = None,
+        note: str | None = None,
+    ) -> str:
+        self._start(query, metadata)
+        try:
+            with self._top_repl(context) as (repl, toolkit):
+                if setup is not None:
+                    await asyncio.to_thread(setup, repl)
+                loop = self._loop(repl, toolkit, self.state.settings.adapter, 0, None)
+                answer = await adrive(loop.run(query, metadata, note=note), repl)
+        except BaseException as error:
+            self._failed(error)
+            raise
+        return self._finished(answer)
+
+    # -- recursive sub-runs (called by the sub-call runner) ----------------------------------
+    def _sub_run(self, instruction: str | None, text: str, depth: int, parent: int) -> str:
+        context = Context.from_text(text)
+        query = instruction or prompts.SUB_RUN_QUERY
+        with self._repl(context, depth) as (repl, toolkit):
+            loop = self._loop(repl, toolkit, self.state.settings.subcall_adapter, depth, parent)
+            return drive(loop.run(query, context.metadata()), repl)
+
+    async def _async_sub_run(
+        self, instruction: str | None, text: str, depth: int, parent: int
+    ) -> str:
+        context = Context.from_text(text)
+        query = instruction or prompts.SUB_RUN_QUERY
+        with self._repl(context, depth) as (repl, toolkit):
+            loop = self._loop(repl, toolkit, self.state.settings.subcall_adapter, depth, parent)
+            return await adrive(loop.run(query, context.metadata()), repl)
+
+    # -- lifecycle events --------------------------------------------------------------------
+    def _start(self, query: str, metadata: dict[str, Any] | None) -> None:
+        self.trace.query = query
+        chosen = self.state.settings.chosen
+        self.trace.metadata = {"run_id": self.state.run_id, "context": metadata, "settings": chosen}
+        self.state.emit("run_start", query=query, context=metadata, settings=chosen)
+
+    def _finished(self, answer: str) -> str:
+        self.trace.answer = answer
+        budget = self.state.budget
+        self.trace.metadata.update(subcalls=budget.subcalls, total_tokens=budget.total_tokens)
+        self.state.emit("run_end", answer=answer, trace=self.trace)
+        return answer
+
+    def _failed(self, error: BaseException) -> None:
+        """Keep the partial trace on the error and announce the failure."""
+        self.trace.error = f"{type(error).__name__}: {error}"
+        if isinstance(error, RLMError):
+            error.trace = self.trace
+        self.state.emit("run_error", error=error, trace=self.trace)
