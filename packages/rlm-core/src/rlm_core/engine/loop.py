@@ -16,7 +16,7 @@ from rlm_core.engine import prompts
 from rlm_core.engine.history import History
 from rlm_core.engine.parsing import ParsedReply, parse_reply
 from rlm_core.engine.settings import RunState
-from rlm_core.engine.toolkit import Toolkit, is_no_answer
+from rlm_core.engine.toolkit import FinalCall, Toolkit, is_no_answer
 from rlm_core.errors import AdapterError, PolicyError, RLMError
 from rlm_core.repl.base import REPL, ExecResult
 from rlm_core.trace import TraceStep
@@ -113,6 +113,7 @@ class RootLoop:
             metadata={"purpose": purpose},
         )
         self.toolkit.parent_step_id = step.step_id
+        self.toolkit.final = None
         try:
             result: ExecResult = yield ExecCall(code)
         except BaseException as error:
@@ -173,7 +174,12 @@ class RootLoop:
                 if state.budget.exhausted is not None:
                     history.add_turn(reply, prompts.output_message(result.stdout, result.error))
                     return (yield from self._finalize_on_limit(history, state.budget.exhausted))
-                if result.ok and parsed.has_final:
+                called = self.toolkit.take_final()
+                if called is not None:  # FINAL(...) / FINAL_VAR(...) called in the code
+                    answer, feedback = self._accept_final(_as_reply(called), subcalls_before)
+                    if answer is not None:
+                        return answer
+                elif result.ok and parsed.has_final:
                     answer, feedback = self._accept_final(parsed, subcalls_before)
                     if answer is not None:
                         return answer
@@ -242,6 +248,15 @@ class RootLoop:
         return _as_answer(value)
 
     def _answer_from_variables(self) -> str | None:
+        """The answer that fallback or finalize code left: a ``FINAL(...)`` call, else the
+        answer variables."""
+        called = self.toolkit.take_final()
+        if called is not None:
+            if called.variable is None:
+                return _as_answer(called.value)
+            value = self._variable(called.variable)
+            if value is not _UNSET:
+                return _as_answer(value)
         for name in (self.settings.auto_finalize_var, "answer"):
             if name is not None and (answer := self._usable_answer(name)) is not None:
                 return answer
@@ -316,6 +331,13 @@ class RootLoop:
         self.state.emit(
             "compaction", depth=self.depth, tokens_before=before, tokens_after=history.tokens
         )
+
+
+def _as_reply(called: FinalCall) -> ParsedReply:
+    """A ``FINAL(...)`` / ``FINAL_VAR(...)`` call from code, as if it were a FINAL line."""
+    if called.variable is not None:
+        return ParsedReply(code=None, final_text=None, final_var=called.variable)
+    return ParsedReply(code=None, final_text=_as_answer(called.value), final_var=None)
 
 
 def _as_answer(value: Any) -> str:

@@ -125,6 +125,8 @@ GROUPS = {
     "context": "Inspect the context",
     "subcalls": "Ask sub-models (each call costs tokens; batch independent prompts)",
     "retrieval": "Search the document index",
+    "tools": "Tools (run by the host; pass and get back plain data)",
+    "finish": "Finish from code (the run ends after the current code step)",
 }
 
 

@@ -76,8 +76,11 @@ class SubcallRunner:
         max_tokens: int | None = None,
         parent_id: int | None = None,
         depth: int = 0,
+        recursive: bool | None = None,
     ) -> str:
-        call = self._prepare(text, instruction, model, max_tokens, parent_id, depth)
+        """One sub-call; ``recursive=True`` runs a sub-RLM whatever ``recursive_subcalls``
+        says (``rlm_query``), within ``max_recursion_depth``."""
+        call = self._prepare(text, instruction, model, max_tokens, parent_id, depth, recursive)
         if self.state.loop is not None:
             future = asyncio.run_coroutine_threadsafe(self._arun_call(call), self.state.loop)
             return future.result()
@@ -131,6 +134,7 @@ class SubcallRunner:
         max_tokens: int | None,
         parent_id: int | None,
         depth: int,
+        force_recursive: bool | None = None,
     ) -> _Call:
         settings = self.settings
         state = self.state
@@ -145,9 +149,12 @@ class SubcallRunner:
             {"role": "user", "content": prompt},
         ]
         sub_depth = depth + 1
+        within_depth = sub_depth <= settings.policy.max_recursion_depth
+        if force_recursive and not within_depth and settings.policy.on_limit == "raise":
+            state.budget.check_depth(sub_depth)  # raises MaxRecursionExceeded, ends the run
         recursive = (
-            settings.recursive_subcalls
-            and sub_depth <= settings.policy.max_recursion_depth
+            bool(settings.recursive_subcalls or force_recursive)
+            and within_depth
             and (self.sub_run is not None or self.async_sub_run is not None)
         )
         if not recursive:

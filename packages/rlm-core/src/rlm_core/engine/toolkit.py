@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rlm_core._jsonish import as_records, parse_json_reply
@@ -34,6 +35,14 @@ def is_no_answer(text: object) -> bool:
     return not isinstance(text, str) or not text.strip() or bool(_NO_ANSWER.match(text))
 
 
+@dataclass(frozen=True, slots=True)
+class FinalCall:
+    """What model code asked to finish with: ``FINAL(value)`` or ``FINAL_VAR(variable)``."""
+
+    value: Any = None
+    variable: str | None = None
+
+
 class Toolkit(ContextHelpers):
     """The helpers of one REPL. ``parent_step_id`` is the REPL step being run, so
     the sub-calls it makes are linked to it in the trace."""
@@ -53,10 +62,32 @@ class Toolkit(ContextHelpers):
         self.depth = depth
         self.parallel_default = parallel_default
         self.parent_step_id: int | None = None
+        self.final: FinalCall | None = None
 
     def available_specs(self) -> list[HelperSpec]:
         """Every helper, the retrieval ones only when a retriever is set."""
         return self.specs(with_retriever=self.retriever is not None)
+
+    def take_final(self) -> FinalCall | None:
+        """The ``FINAL`` / ``FINAL_VAR`` call of the code step that just ran, if any (once)."""
+        final, self.final = self.final, None
+        return final
+
+    # -- finishing from code -----------------------------------------------------------------
+    @helper("finish")
+    def FINAL(self, answer: Any) -> None:
+        """End the run with this answer once the current code step finishes."""
+        self.final = FinalCall(value=answer)
+
+    @helper("finish")
+    def FINAL_VAR(self, name: str) -> None:
+        """End the run with the value of the REPL variable called name (a str)."""
+        if not isinstance(name, str) or not name.isidentifier():
+            raise TypeError(
+                f"FINAL_VAR takes the variable's name as a string, e.g. FINAL_VAR('answer'); "
+                f"got {name!r:.60}"
+            )
+        self.final = FinalCall(variable=name)
 
     # -- sub-calls ---------------------------------------------------------------------------
     @helper("subcalls")
@@ -68,6 +99,18 @@ class Toolkit(ContextHelpers):
             max_tokens=max_tokens,
             parent_id=self.parent_step_id,
             depth=self.depth,
+        )
+
+    @helper("subcalls")
+    def rlm_query(self, prompt: str, context: str | None = None) -> str:
+        """Run a recursive sub-RLM (its own REPL over context) on prompt; returns its answer."""
+        has_context = context is not None
+        return self.subcalls.query(
+            _text(context) if has_context else _text(prompt),
+            instruction=_text(prompt) if has_context else None,
+            parent_id=self.parent_step_id,
+            depth=self.depth,
+            recursive=True,
         )
 
     @helper("subcalls")
