@@ -62,12 +62,15 @@ class RunSession:
     @contextmanager
     def _top_repl(self, context: Context) -> Iterator[tuple[REPL, Toolkit]]:
         """The session's REPL (left open) or a REPL for this run alone."""
-        self.trace.metadata["repl_backend"] = choice_of(self.state.settings.repl_factory)
+        settings = self.state.settings
         if self.workspace is None:
             with self._repl(context, 0) as pair:
+                self.trace.metadata["repl_backend"] = choice_of(settings.repl_factory)
                 yield pair
         else:
-            yield self.workspace.attach(self.state.settings, context, self.subcalls)
+            pair = self.workspace.attach(settings, context, self.subcalls)
+            self.trace.metadata["repl_backend"] = choice_of(settings.repl_factory)
+            yield pair
 
     def _loop(
         self, repl: REPL, toolkit: Toolkit, adapter: ModelAdapter, depth: int, parent: int | None
