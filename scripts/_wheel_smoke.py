@@ -38,6 +38,7 @@ ROOT_CODE = (
 SUB_REPLY = "4711"
 ROOT_FINAL = "FINAL_VAR: answer"
 SUB_PREFIX = "You are a sub-LLM"
+SANDBOXES = ("isolated", "monty")  # the default never picks the in-process backend
 
 
 class SmokeFailure(Exception):
@@ -101,7 +102,8 @@ def _check_installed_copy(package: str) -> None:
         raise SmokeFailure(f"{package} was imported from {location}, not from {sys.prefix}")
 
 
-def _expect(answer: object, trace: Any, entry_point: str) -> None:
+def _expect(answer: object, trace: Any, entry_point: str) -> str:
+    """Check the run; returns the REPL backend the default chose (recorded in the trace)."""
     if answer != SUB_REPLY:
         raise SmokeFailure(f"{entry_point} answered {answer!r}, expected {SUB_REPLY!r}")
     executed = trace.of_kind("repl_exec")
@@ -109,6 +111,11 @@ def _expect(answer: object, trace: Any, entry_point: str) -> None:
         raise SmokeFailure(f"{entry_point}: the root code did not run in the REPL ({executed!r})")
     if len(trace.of_kind("subcall")) != 1:
         raise SmokeFailure(f"{entry_point}: expected one sub-call in the trace")
+    backend = trace.metadata.get("repl_backend") or {}
+    if backend.get("name") not in SANDBOXES:
+        raise SmokeFailure(f"{entry_point}: the default REPL backend was {backend!r}")
+    name = str(backend["name"])
+    return name if name == "isolated" else f"{name}, because {backend.get('reason')}"
 
 
 def smoke_core() -> str:
@@ -118,8 +125,8 @@ def smoke_core() -> str:
     adapter = FakeAdapter([ROOT_CODE, ROOT_FINAL])
     adapter.add_rule(SUB_PREFIX, SUB_REPLY)
     answer, trace = RLM(adapter).run(QUESTION, CONTEXT)  # the default REPL backend
-    _expect(answer, trace, "RLM.run")
-    return f"RLM.run answered {answer!r}"
+    backend = _expect(answer, trace, "RLM.run")
+    return f"RLM.run answered {answer!r} (REPL backend: {backend})"
 
 
 def smoke_langchain() -> str:
@@ -140,11 +147,11 @@ def smoke_langchain() -> str:
     result = chain.invoke({"question": QUESTION})
     if not isinstance(result, RLMResult):
         raise SmokeFailure(f"RLMRunnable returned {type(result).__name__}, not RLMResult")
-    _expect(result.answer, result.trace, "RLMRunnable")
+    backend = _expect(result.answer, result.trace, "RLMRunnable")
     text = RLMRunnable(llm=scripted(), context=CONTEXT).pipe(StrOutputParser()).invoke(QUESTION)
     if text != SUB_REPLY:
         raise SmokeFailure(f"RLMRunnable.pipe(StrOutputParser) answered {text!r}")
-    return f"RLMRunnable answered {result.answer!r} in LCEL chains"
+    return f"RLMRunnable answered {result.answer!r} in LCEL chains (REPL backend: {backend})"
 
 
 def smoke_llamaindex() -> str:
@@ -169,8 +176,8 @@ def smoke_llamaindex() -> str:
     if not isinstance(response, Response) or response.metadata is None:
         raise SmokeFailure(f"RLMQueryEngine.query returned {response!r}")
     trace = response.metadata["trace"]  # plain JSON-ready data in Response.metadata
-    _expect(response.response, Trace.from_json(json.dumps(trace)), "RLMQueryEngine")
-    return f"RLMQueryEngine answered {response.response!r} with {len(response.source_nodes)} source"
+    backend = _expect(response.response, Trace.from_json(json.dumps(trace)), "RLMQueryEngine")
+    return f"RLMQueryEngine answered {response.response!r} (REPL backend: {backend})"
 
 
 SMOKES: dict[str, tuple[str, Callable[[], str]]] = {
