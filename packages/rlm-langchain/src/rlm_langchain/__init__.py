@@ -9,6 +9,7 @@ from rlm_langchain.adapter import ChatModelAdapter
 from rlm_langchain.chat_model import ChatRLM
 from rlm_langchain.engine import RLMResult
 from rlm_langchain.progress import RLMProgress
+from rlm_langchain.reranker import LLMReranker
 from rlm_langchain.retriever import RLMRetriever
 from rlm_langchain.retriever_adapter import LangChainRetrieverAdapter, doc_id_of
 from rlm_langchain.runnable import RLMQuery, RLMRunnable
@@ -18,6 +19,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ChatModelAdapter",
     "ChatRLM",
+    "LLMReranker",
     "LangChainRetrieverAdapter",
     "RLMProgress",
     "RLMQuery",
