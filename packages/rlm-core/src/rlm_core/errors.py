@@ -62,5 +62,9 @@ class SessionError(RLMError):
     """A session is closed, busy, or its state cannot be saved or restored."""
 
 
+class OutputValidationError(RLMError, ValueError):
+    """The final answer did not match ``output_type``, even after one repair turn."""
+
+
 class ReplError(RLMError):
     """The REPL backend could not be created or failed outside model code."""

@@ -19,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationErr
 from rlm_core.adapters.base import ModelAdapter
 from rlm_core.cache import FileCache
 from rlm_core.engine.prompts import PromptParts
+from rlm_core.engine.toolkit import Toolkit
+from rlm_core.engine.tools import check_tools
 from rlm_core.errors import ConfigError
 from rlm_core.events import Listener
 from rlm_core.policy import Policy
@@ -172,6 +174,12 @@ def _listeners(value: Any, info: Any) -> Listener | list[Listener] | None:
     return listeners
 
 
+def _tools(value: Any, info: Any) -> dict[str, Callable[..., Any]] | None:
+    if value is None:
+        return None
+    return check_tools(value, {spec.name for spec in Toolkit.specs(with_retriever=True)})
+
+
 PositiveInt = Annotated[int, _int_at_least(1)]
 NonNegativeInt = Annotated[int, _int_at_least(0)]
 OptionalPositiveInt = Annotated[int | None, _int_at_least(1, optional=True)]
@@ -294,6 +302,11 @@ class RLMOptions(BaseModel):
         None,
         description="Named prompt parts (`PromptParts`: root, example, sub_system, "
         "retrieval_note, compaction, finalize, guidance); None: the profile's.",
+    )
+    tools: Annotated[dict[str, Callable[..., Any]] | None, PlainValidator(_tools)] = Field(
+        None,
+        description="Your functions, callable by name from model code and run on the host: "
+        "a list (named by `__name__`) or a name -> function dict.",
     )
 
     def __init__(self, **options: Any) -> None:

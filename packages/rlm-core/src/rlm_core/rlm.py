@@ -10,7 +10,9 @@ import threading
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, overload
+
+from pydantic import BaseModel
 
 from rlm_core.adapters.base import ModelAdapter, model_id_of
 from rlm_core.context import Context
@@ -18,6 +20,7 @@ from rlm_core.engine.prompts import DEFAULT_PROMPTS
 from rlm_core.engine.run import RunSession
 from rlm_core.engine.session import Session
 from rlm_core.engine.settings import CompactionSettings, EngineSettings, GuardSettings
+from rlm_core.engine.structured import OutputSpec
 from rlm_core.engine.tokens import context_window_for, context_window_of
 from rlm_core.errors import ConfigError, ContextError
 from rlm_core.events import Event, EventBus, Listener
@@ -27,6 +30,8 @@ from rlm_core.repl.selection import repl_factory_for
 from rlm_core.trace import Trace
 
 DEFAULT_COMPACTION_PCT = 0.85
+M = TypeVar("M", bound=BaseModel)
+ContextInput = Context | str | list[str] | None
 
 
 def _check_adapter(adapter: Any) -> None:
@@ -93,6 +98,7 @@ class RLM:
             auto_finalize_var=chosen.auto_finalize_var,
             max_output_chars=chosen.max_output_chars,
             prompts=prompts,
+            tools=chosen.tools or {},
             chosen=self.options.summary(),
         )
 
@@ -101,24 +107,55 @@ class RLM:
         return self.settings.policy
 
     # -- running -----------------------------------------------------------------------------
+    @overload
     def run(
-        self, query: str, context: Context | str | list[str] | None = None
-    ) -> tuple[str, Trace]:
-        """Answer ``query`` over ``context``; returns ``(answer, trace)``."""
+        self, query: str, context: ContextInput = None, *, output_type: None = None
+    ) -> tuple[str, Trace]: ...
+    @overload
+    def run(
+        self, query: str, context: ContextInput = None, *, output_type: type[M]
+    ) -> tuple[M, Trace]: ...
+    @overload
+    def run(
+        self, query: str, context: ContextInput = None, *, output_type: dict[str, Any]
+    ) -> tuple[Any, Trace]: ...
+    def run(
+        self, query: str, context: ContextInput = None, *, output_type: Any = None
+    ) -> tuple[Any, Trace]:
+        """Answer ``query`` over ``context``; returns ``(answer, trace)``.
+
+        With ``output_type`` (a pydantic model class or a JSON schema dict) the answer is
+        the validated value; ``OutputValidationError`` if it still does not match after one
+        repair turn.
+        """
+        output = None if output_type is None else OutputSpec.of(output_type)
         ctx, metadata = self._inputs(query, context)
         session = RunSession(self.settings, EventBus(self._listeners))
-        answer = session.run(query, ctx, metadata)
+        answer = session.run(query, ctx, metadata, output=output)
         return answer, session.trace
 
+    @overload
     async def arun(
-        self, query: str, context: Context | str | list[str] | None = None
-    ) -> tuple[str, Trace]:
+        self, query: str, context: ContextInput = None, *, output_type: None = None
+    ) -> tuple[str, Trace]: ...
+    @overload
+    async def arun(
+        self, query: str, context: ContextInput = None, *, output_type: type[M]
+    ) -> tuple[M, Trace]: ...
+    @overload
+    async def arun(
+        self, query: str, context: ContextInput = None, *, output_type: dict[str, Any]
+    ) -> tuple[Any, Trace]: ...
+    async def arun(
+        self, query: str, context: ContextInput = None, *, output_type: Any = None
+    ) -> tuple[Any, Trace]:
         """``run`` without blocking the event loop (REPL code runs in a worker thread)."""
+        output = None if output_type is None else OutputSpec.of(output_type)
         ctx, metadata = self._inputs(query, context)
         session = RunSession(
             self.settings, EventBus(self._listeners), loop=asyncio.get_running_loop()
         )
-        answer = await session.arun(query, ctx, metadata)
+        answer = await session.arun(query, ctx, metadata, output=output)
         return answer, session.trace
 
     def stream(

@@ -11,7 +11,7 @@ from rlm_core.events import in_step
 from rlm_core.repl.base import REPL
 
 
-def drive(loop: LoopGen, repl: REPL) -> str:
+def drive(loop: LoopGen, repl: REPL) -> Any:
     """Run ``loop`` to its answer, calling adapters and the REPL in this thread."""
     value: Any = None
     error: BaseException | None = None
@@ -19,7 +19,7 @@ def drive(loop: LoopGen, repl: REPL) -> str:
         try:
             effect = loop.send(value) if error is None else loop.throw(error)
         except StopIteration as stop:
-            return str(stop.value)
+            return stop.value
         value, error = None, None
         try:
             if isinstance(effect, ModelCall):
@@ -35,7 +35,7 @@ def drive(loop: LoopGen, repl: REPL) -> str:
             error = exc
 
 
-async def adrive(loop: LoopGen, repl: REPL) -> str:
+async def adrive(loop: LoopGen, repl: REPL) -> Any:
     """Like ``drive``, but model calls are awaited and REPL code runs in a worker thread."""
     value: Any = None
     error: BaseException | None = None
@@ -43,7 +43,7 @@ async def adrive(loop: LoopGen, repl: REPL) -> str:
         try:
             effect = loop.send(value) if error is None else loop.throw(error)
         except StopIteration as stop:
-            return str(stop.value)
+            return stop.value
         value, error = None, None
         try:
             if isinstance(effect, ModelCall):

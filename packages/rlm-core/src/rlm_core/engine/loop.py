@@ -16,8 +16,9 @@ from rlm_core.engine import prompts
 from rlm_core.engine.history import History
 from rlm_core.engine.parsing import ParsedReply, parse_reply
 from rlm_core.engine.settings import RunState
+from rlm_core.engine.structured import OutputInvalid, OutputSpec
 from rlm_core.engine.toolkit import FinalCall, Toolkit, is_no_answer
-from rlm_core.errors import AdapterError, PolicyError, RLMError
+from rlm_core.errors import AdapterError, OutputValidationError, PolicyError, RLMError
 from rlm_core.repl.base import REPL, ExecResult
 from rlm_core.trace import TraceStep
 
@@ -37,7 +38,7 @@ class ExecCall:
 
 
 Effect = ModelCall | ExecCall
-LoopGen = Generator[Effect, Any, str]
+LoopGen = Generator[Effect, Any, Any]
 _UNSET = object()
 
 
@@ -66,6 +67,9 @@ class RootLoop:
         self.repl_ran = False
         self.invalid_replies = 0
         self.query = ""
+        self.last_reply = ""
+        self.final_value: Any = _UNSET
+        self.history: History | None = None
 
     # -- effects with their trace steps ------------------------------------------------------
     def _model(
@@ -95,6 +99,7 @@ class RootLoop:
             raise
         step.response = response.text
         step.usage = response.usage
+        self.last_reply = response.text
         state.end_step(step)
         try:
             state.budget.add_usage(response.usage, subcall=False)
@@ -129,7 +134,25 @@ class RootLoop:
 
     # -- the loop ----------------------------------------------------------------------------
     def run(
-        self, query: str, metadata: dict[str, Any] | None, *, note: str | None = None
+        self,
+        query: str,
+        metadata: dict[str, Any] | None,
+        *,
+        note: str | None = None,
+        output: OutputSpec | None = None,
+    ) -> LoopGen:
+        """The answer to ``query``: a str, or with ``output`` the validated value."""
+        answer = yield from self._conversation(query, metadata, note, output)
+        if output is None:
+            return answer
+        return (yield from self._structured(answer, output))
+
+    def _conversation(
+        self,
+        query: str,
+        metadata: dict[str, Any] | None,
+        note: str | None,
+        output: OutputSpec | None,
     ) -> LoopGen:
         settings = self.settings
         state = self.state
@@ -138,17 +161,21 @@ class RootLoop:
         system = prompts.build_system_prompt(
             settings.system_prompt,
             settings.prompts,
-            helpers=prompts.describe_helpers(Toolkit.specs(with_retriever=with_retriever)),
+            helpers=prompts.describe_helpers(self.toolkit.available_specs()),
             with_retriever=with_retriever,
             max_output_chars=settings.max_output_chars,
         )
+        first_message = prompts.build_first_message(query, metadata, note=note)
+        if output is not None:
+            first_message += "\n\n" + prompts.structured_request(output.schema)
         history = History(
             system,
-            prompts.build_first_message(query, metadata, note=note),
+            first_message,
             keep_turns=settings.conversation_history,
             max_history_tokens=settings.max_history_tokens,
             compaction=settings.compaction,
         )
+        self.history = history
         subcalls_before = state.budget.subcalls
         self.query = query
         self.repl.set("QUERY", query)
@@ -178,6 +205,8 @@ class RootLoop:
                 if called is not None:  # FINAL(...) / FINAL_VAR(...) called in the code
                     answer, feedback = self._accept_final(_as_reply(called), subcalls_before)
                     if answer is not None:
+                        if called.variable is None:
+                            self.final_value = called.value
                         return answer
                 elif result.ok and parsed.has_final:
                     answer, feedback = self._accept_final(parsed, subcalls_before)
@@ -227,8 +256,50 @@ class RootLoop:
             value = self._variable(parsed.final_var)
             if value is _UNSET:
                 return None, prompts.missing_variable(parsed.final_var)
-            return _as_answer(value), None
-        return parsed.final_text, None
+            return self._answer(value), None
+        return self._answer(parsed.final_text), None
+
+    def _answer(self, value: Any) -> str:
+        """``value`` as the answer text; the value itself is kept for ``output_type``."""
+        self.final_value = value
+        return _as_answer(value)
+
+    def _structured(self, answer: str, output: OutputSpec) -> LoopGen:
+        """The answer validated against ``output``, after at most one repair turn."""
+        raw = self.final_value
+        if raw is _UNSET or _as_answer(raw) != answer:
+            raw = answer
+        try:
+            return output.validate(raw)
+        except OutputInvalid as problem:
+            first = str(problem)
+        self.state.emit(
+            "guard", depth=self.depth, reason=f"the answer does not match {output.name}"
+        )
+        assert self.history is not None
+        self.history.add_turn(self.last_reply, prompts.repair_request(first))
+        reply = yield from self._model(
+            self.history.messages, self.settings.max_output_tokens, purpose="repair", account=False
+        )
+        parsed = parse_reply(reply)
+        self.final_value = _UNSET
+        repaired: Any = reply.strip()
+        if parsed.code is not None:
+            yield from self._exec(parsed.code, purpose="repair")
+            answer_text = self._answer_from_variables()
+            repaired = self.final_value if answer_text is not None else repaired
+        if parsed.final_var is not None:
+            value = self._variable(parsed.final_var)
+            repaired = value if value is not _UNSET else repaired
+        elif parsed.final_text is not None and self.final_value is _UNSET:
+            repaired = parsed.final_text
+        try:
+            return output.validate(repaired)
+        except OutputInvalid as problem:
+            raise OutputValidationError(
+                f"the answer does not match {output.name} even after one repair turn: {problem} "
+                f"(first attempt: {first})"
+            ) from None
 
     def _variable(self, name: str) -> Any:
         try:
@@ -245,7 +316,7 @@ class RootLoop:
         value = self._variable(name)
         if value is _UNSET or value is None or (isinstance(value, str) and is_no_answer(value)):
             return None
-        return _as_answer(value)
+        return self._answer(value)
 
     def _answer_from_variables(self) -> str | None:
         """The answer that fallback or finalize code left: a ``FINAL(...)`` call, else the
@@ -253,10 +324,10 @@ class RootLoop:
         called = self.toolkit.take_final()
         if called is not None:
             if called.variable is None:
-                return _as_answer(called.value)
+                return self._answer(called.value)
             value = self._variable(called.variable)
             if value is not _UNSET:
-                return _as_answer(value)
+                return self._answer(value)
         for name in (self.settings.auto_finalize_var, "answer"):
             if name is not None and (answer := self._usable_answer(name)) is not None:
                 return answer
@@ -306,9 +377,9 @@ class RootLoop:
         if parsed.final_var is not None:
             value = self._variable(parsed.final_var)
             if value is not _UNSET:
-                return _as_answer(value)
+                return self._answer(value)
         if parsed.final_text:
-            return parsed.final_text
+            return self._answer(parsed.final_text)
         if parsed.code is not None:
             # The model answered with code: run it once and take the answer it computes.
             result = yield from self._exec(parsed.code, purpose="finalize")

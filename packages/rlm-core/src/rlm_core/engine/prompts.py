@@ -248,4 +248,26 @@ def finalize_request(reason: str, parts: PromptParts = DEFAULT_PROMPTS) -> str:
     return parts.finalize.replace("{reason}", reason)
 
 
+STRUCTURED_REQUEST = (
+    "The answer must be JSON matching this schema:\n{schema}\n"
+    "Finish with FINAL(value) in code (value a dict or list), FINAL_VAR: <name of a variable "
+    "holding it>, or FINAL: <the JSON on one line>."
+)
+"""Added to the first message when the run has an ``output_type``; ``{schema}`` is filled in."""
+
+REPAIR_REQUEST = (
+    "Your answer does not match the required schema: {problems}. Give the corrected answer now, "
+    "as FINAL: <JSON on one line>, FINAL_VAR: <variable>, or code that calls FINAL(value)."
+)
+"""The one repair turn of a structured answer; ``{problems}`` lists what is wrong."""
+
+
+def structured_request(schema: dict[str, Any]) -> str:
+    return STRUCTURED_REQUEST.replace("{schema}", json.dumps(schema, separators=(",", ":")))
+
+
+def repair_request(problems: str) -> str:
+    return REPAIR_REQUEST.replace("{problems}", problems)
+
+
 SUB_RUN_QUERY = "Do what the text in P asks and answer it."

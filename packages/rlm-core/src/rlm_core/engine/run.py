@@ -15,6 +15,7 @@ from rlm_core.engine import prompts
 from rlm_core.engine.drive import adrive, drive
 from rlm_core.engine.loop import RootLoop
 from rlm_core.engine.settings import EngineSettings, RunState
+from rlm_core.engine.structured import OutputSpec
 from rlm_core.engine.subcalls import SubcallRunner
 from rlm_core.engine.toolkit import Toolkit
 from rlm_core.engine.workspace import Workspace, new_toolkit
@@ -86,7 +87,8 @@ class RunSession:
         *,
         setup: Callable[[REPL], None] | None = None,
         note: str | None = None,
-    ) -> str:
+        output: OutputSpec | None = None,
+    ) -> Any:
         """The answer to ``query``; ``setup`` prepares the REPL first, ``note`` (e.g. the
         session's earlier turns) is shown to the model with the question."""
         self._start(query, metadata)
@@ -95,11 +97,11 @@ class RunSession:
                 if setup is not None:
                     setup(repl)
                 loop = self._loop(repl, toolkit, self.state.settings.adapter, 0, None)
-                answer = drive(loop.run(query, metadata, note=note), repl)
+                answer = drive(loop.run(query, metadata, note=note, output=output), repl)
         except BaseException as error:
             self._failed(error)
             raise
-        return self._finished(answer)
+        return self._finished(answer, output)
 
     async def arun(
         self,
@@ -109,18 +111,19 @@ class RunSession:
         *,
         setup: Callable[[REPL], None] | None = None,
         note: str | None = None,
-    ) -> str:
+        output: OutputSpec | None = None,
+    ) -> Any:
         self._start(query, metadata)
         try:
             with self._top_repl(context) as (repl, toolkit):
                 if setup is not None:
                     await asyncio.to_thread(setup, repl)
                 loop = self._loop(repl, toolkit, self.state.settings.adapter, 0, None)
-                answer = await adrive(loop.run(query, metadata, note=note), repl)
+                answer = await adrive(loop.run(query, metadata, note=note, output=output), repl)
         except BaseException as error:
             self._failed(error)
             raise
-        return self._finished(answer)
+        return self._finished(answer, output)
 
     # -- recursive sub-runs (called by the sub-call runner) ----------------------------------
     def _sub_run(self, instruction: str | None, text: str, depth: int, parent: int) -> str:
@@ -128,7 +131,7 @@ class RunSession:
         query = instruction or prompts.SUB_RUN_QUERY
         with self._repl(context, depth) as (repl, toolkit):
             loop = self._loop(repl, toolkit, self.state.settings.subcall_adapter, depth, parent)
-            return drive(loop.run(query, context.metadata()), repl)
+            return str(drive(loop.run(query, context.metadata()), repl))
 
     async def _async_sub_run(
         self, instruction: str | None, text: str, depth: int, parent: int
@@ -137,7 +140,7 @@ class RunSession:
         query = instruction or prompts.SUB_RUN_QUERY
         with self._repl(context, depth) as (repl, toolkit):
             loop = self._loop(repl, toolkit, self.state.settings.subcall_adapter, depth, parent)
-            return await adrive(loop.run(query, context.metadata()), repl)
+            return str(await adrive(loop.run(query, context.metadata()), repl))
 
     # -- lifecycle events --------------------------------------------------------------------
     def _start(self, query: str, metadata: dict[str, Any] | None) -> None:
@@ -146,8 +149,8 @@ class RunSession:
         self.trace.metadata = {"run_id": self.state.run_id, "context": metadata, "settings": chosen}
         self.state.emit("run_start", query=query, context=metadata, settings=chosen)
 
-    def _finished(self, answer: str) -> str:
-        self.trace.answer = answer
+    def _finished(self, answer: Any, output: OutputSpec | None = None) -> Any:
+        self.trace.answer = answer if output is None else output.as_text(answer)
         budget = self.state.budget
         self.trace.metadata.update(subcalls=budget.subcalls, total_tokens=budget.total_tokens)
         self.state.emit("run_end", answer=answer, trace=self.trace)

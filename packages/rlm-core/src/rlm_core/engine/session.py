@@ -23,6 +23,7 @@ from rlm_core.context import Context
 from rlm_core.engine import prompts
 from rlm_core.engine.run import RunSession
 from rlm_core.engine.settings import EngineSettings
+from rlm_core.engine.structured import OutputSpec
 from rlm_core.engine.workspace import Workspace
 from rlm_core.errors import ContextError, MaxTokensExceeded, SessionError
 from rlm_core.events import EventBus, Listener
@@ -87,16 +88,24 @@ class Session:
 
     # -- running -----------------------------------------------------------------------------
     def run(
-        self, query: str, context: Context | str | list[str] | None = None
-    ) -> tuple[str, Trace]:
-        """Answer ``query`` (over ``context``, added to the session's contexts, if given)."""
+        self,
+        query: str,
+        context: Context | str | list[str] | None = None,
+        *,
+        output_type: Any = None,
+    ) -> tuple[Any, Trace]:
+        """Answer ``query`` (over ``context``, added to the session's contexts, if given);
+        ``output_type`` as in ``RLM.run``."""
+        output = None if output_type is None else OutputSpec.of(output_type)
         turn, first, metadata, note = self._begin(query, context)
         try:
             run = RunSession(
                 self._turn_settings(), EventBus(self.listeners), workspace=self._workspace
             )
             try:
-                answer = run.run(query, first, metadata, setup=self._setup, note=note)
+                answer = run.run(
+                    query, first, metadata, setup=self._setup, note=note, output=output
+                )
             finally:
                 self.total_tokens += run.state.budget.total_tokens
         finally:
@@ -104,9 +113,14 @@ class Session:
         return self._end(turn, query, answer, run.trace)
 
     async def arun(
-        self, query: str, context: Context | str | list[str] | None = None
-    ) -> tuple[str, Trace]:
+        self,
+        query: str,
+        context: Context | str | list[str] | None = None,
+        *,
+        output_type: Any = None,
+    ) -> tuple[Any, Trace]:
         """``run`` without blocking the event loop."""
+        output = None if output_type is None else OutputSpec.of(output_type)
         turn, first, metadata, note = self._begin(query, context)
         try:
             run = RunSession(
@@ -116,7 +130,9 @@ class Session:
                 workspace=self._workspace,
             )
             try:
-                answer = await run.arun(query, first, metadata, setup=self._setup, note=note)
+                answer = await run.arun(
+                    query, first, metadata, setup=self._setup, note=note, output=output
+                )
             finally:
                 self.total_tokens += run.state.budget.total_tokens
         finally:
@@ -177,7 +193,7 @@ class Session:
 
     def _end(self, turn: int, query: str, answer: Any, trace: Trace) -> tuple[Any, Trace]:
         trace.metadata["turn"] = turn
-        self.turns.append(Turn(query, answer if isinstance(answer, str) else str(answer)))
+        self.turns.append(Turn(query, trace.answer or ""))
         return answer, trace
 
     # -- saving and restoring ----------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +62,8 @@ class EngineSettings:
     auto_finalize_var: str | None = None
     max_output_chars: int = 4000
     prompts: PromptParts = DEFAULT_PROMPTS
+    tools: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+    """The user's tools by name (``RLM(tools=...)``), callable from model code."""
     chosen: dict[str, Any] = field(default_factory=dict)
     """The profile and options this run uses, as recorded in the trace (JSON-safe)."""
 

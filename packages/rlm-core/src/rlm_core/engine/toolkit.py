@@ -10,16 +10,18 @@ are forwarded to this object) and the helper list in the system prompt
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rlm_core._jsonish import as_records, parse_json_reply
 from rlm_core.context import Context
+from rlm_core.engine.tools import ToolCaller, tool_specs
 from rlm_core.repl.context_helpers import ContextHelpers
 from rlm_core.repl.helper_registry import HelperSpec, helper
 
 if TYPE_CHECKING:
+    from rlm_core.engine.settings import RunState
     from rlm_core.engine.subcalls import SubcallRunner
 
 _NO_ANSWER = re.compile(
@@ -55,6 +57,7 @@ class Toolkit(ContextHelpers):
         retriever: Any = None,
         depth: int = 0,
         parallel_default: bool = False,
+        tools: Mapping[str, Callable[..., Any]] | None = None,
     ) -> None:
         super().__init__(context)
         self.subcalls = subcalls
@@ -63,10 +66,23 @@ class Toolkit(ContextHelpers):
         self.parallel_default = parallel_default
         self.parent_step_id: int | None = None
         self.final: FinalCall | None = None
+        self.tools = {
+            name: ToolCaller(name, function, self._where)
+            for name, function in (tools or {}).items()
+        }
+        self._tool_specs = tool_specs(tools or {})
 
     def available_specs(self) -> list[HelperSpec]:
-        """Every helper, the retrieval ones only when a retriever is set."""
-        return self.specs(with_retriever=self.retriever is not None)
+        """Every helper, the retrieval ones only when a retriever is set, then the tools."""
+        return [*self.specs(with_retriever=self.retriever is not None), *self._tool_specs]
+
+    def resolve(self, name: str) -> Callable[..., Any]:
+        tool = self.tools.get(name)
+        return tool if tool is not None else super().resolve(name)
+
+    def _where(self) -> tuple[RunState, int, int | None]:
+        """Where a tool call happens: the run, this REPL's depth, the code step running."""
+        return self.subcalls.state, self.depth, self.parent_step_id
 
     def take_final(self) -> FinalCall | None:
         """The ``FINAL`` / ``FINAL_VAR`` call of the code step that just ran, if any (once)."""

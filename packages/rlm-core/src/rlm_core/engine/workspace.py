@@ -83,4 +83,5 @@ def new_toolkit(
         retriever=settings.retriever,
         depth=depth,
         parallel_default=settings.parallel_subcalls,
+        tools=settings.tools,
     )

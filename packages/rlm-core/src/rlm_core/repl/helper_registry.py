@@ -69,7 +69,12 @@ class HelperSet:
 
     def namespace(self) -> dict[str, Callable[..., Any]]:
         """Bound helpers by name, ready to put in a REPL namespace."""
-        return {spec.name: getattr(self, spec.name) for spec in self.available_specs()}
+        return {spec.name: self.resolve(spec.name) for spec in self.available_specs()}
+
+    def resolve(self, name: str) -> Callable[..., Any]:
+        """The callable behind helper ``name`` (subclasses add helpers that are not methods)."""
+        function: Callable[..., Any] = getattr(self, name)
+        return function
 
 
 def _collect_specs(cls: type, with_retriever: bool) -> list[HelperSpec]:
@@ -84,11 +89,28 @@ def _collect_specs(cls: type, with_retriever: bool) -> list[HelperSpec]:
         group, needs_retriever, in_repl = marker
         if needs_retriever and not with_retriever:
             continue
-        summary = (inspect.getdoc(member) or "").split("\n", 1)[0]
         found.append(
-            HelperSpec(name, short_signature(member), summary, group, needs_retriever, in_repl)
+            describe_function(
+                member, name=name, group=group, needs_retriever=needs_retriever, in_repl=in_repl
+            )
         )
     return found
+
+
+def describe_function(
+    function: Callable[..., Any],
+    *,
+    name: str,
+    group: str,
+    needs_retriever: bool = False,
+    in_repl: bool = False,
+) -> HelperSpec:
+    """The ``HelperSpec`` of a function: its signature and the first line of its docstring.
+
+    Built-in helpers and user tools are both described by this one function.
+    """
+    summary = (inspect.getdoc(function) or "").strip().split("\n", 1)[0]
+    return HelperSpec(name, short_signature(function), summary, group, needs_retriever, in_repl)
 
 
 def short_signature(function: Callable[..., Any]) -> str:
@@ -100,5 +122,12 @@ def short_signature(function: Callable[..., Any]) -> str:
         if name != "self"
     ]
     returns = signature.return_annotation
-    suffix = "" if returns is inspect.Signature.empty else f" -> {str(returns).strip(chr(39))}"
+    suffix = "" if returns is inspect.Signature.empty else f" -> {_annotation_text(returns)}"
     return f"({', '.join(params)}){suffix}"
+
+
+def _annotation_text(annotation: Any) -> str:
+    """``str`` for ``str`` and ``'str'`` alike; ``list[str]`` as written."""
+    if isinstance(annotation, type) and not getattr(annotation, "__args__", None):
+        return annotation.__name__
+    return str(annotation).strip("'").replace("typing.", "")

@@ -22,6 +22,7 @@ from typing import Any
 from rlm_core.errors import ReplError
 from rlm_core.repl.base import DEFAULT_MAX_OUTPUT_CHARS, ExecResult, cap_output
 from rlm_core.repl.context_helpers import ContextHelpers
+from rlm_core.repl.helper_registry import HelperSpec
 from rlm_core.repl.isolated import policy
 from rlm_core.repl.isolated.framing import (
     NotPlainData,
@@ -96,7 +97,7 @@ class IsolatedREPL:
         self._lock = threading.Lock()
         self._variables: dict[str, Any] = {}  # set by the host: replayed after a restart
         self._closed = False
-        self._init = self._init_message(local, remote)
+        self._init = self._init_message(local, remote, specs)
         self._res = _Resources(new_memfd())
         self._finalizer = weakref.finalize(self, self._res.release)
         try:
@@ -106,7 +107,9 @@ class IsolatedREPL:
             raise
 
     # -- set-up --------------------------------------------------------------------------------
-    def _init_message(self, local: list[str], remote: dict[str, str]) -> dict[str, Any]:
+    def _init_message(
+        self, local: list[str], remote: dict[str, str], specs: list[HelperSpec]
+    ) -> dict[str, Any]:
         from rlm_core.repl.isolated import sandbox
 
         limits = self.limits
@@ -125,6 +128,7 @@ class IsolatedREPL:
         return {
             "local_helpers": local,
             "remote_helpers": remote,
+            "plain_only": sorted(spec.name for spec in specs if spec.group == "tools"),
             "max_output_chars": self.max_output_chars,
             "memory_bytes": limits.memory_mb * MB,
             "file_bytes": limits.scratch_mb * MB,
@@ -295,7 +299,7 @@ class IsolatedREPL:
         ):
             return encode(("raise", "TypeError", "TypeError", "malformed helper call"))
         try:
-            value = getattr(self.toolkit, name)(*args, **kwargs)
+            value = self.toolkit.resolve(name)(*args, **kwargs)
         except Exception as error:
             return encode(("raise", type(error).__name__, _builtin_base(error), str(error)))
         try:

@@ -98,17 +98,31 @@ class Worker:
         local.variables = self.namespace
         for name in init["local_helpers"]:
             self.namespace[name] = getattr(local, name)
+        plain_only = frozenset(init.get("plain_only", ()))
         for name, description in init["remote_helpers"].items():
-            self.namespace[name] = self._remote(name, description)
+            self.namespace[name] = self._remote(name, description, strict=name in plain_only)
         self.namespace["P"] = context.text
         self.namespace["ctx"] = context
         self.namespace.update(init["variables"])
 
-    def _remote(self, name: str, description: str) -> Callable[..., Any]:
-        """A stand-in for a host helper: the call goes to the host, which runs the real one."""
+    def _remote(self, name: str, description: str, *, strict: bool) -> Callable[..., Any]:
+        """A stand-in for a host helper: the call goes to the host, which runs the real one.
+
+        ``strict`` stand-ins (the user's tools) refuse arguments that are not plain data
+        instead of sending their ``str``.
+        """
         channel = self.channel
 
         def helper(*args: Any, **kwargs: Any) -> Any:
+            if strict:
+                for value in (*args, *kwargs.values()):
+                    try:
+                        check_plain(value)
+                    except NotPlainData as error:
+                        raise TypeError(
+                            f"{name}() takes plain data (str, int, float, bool, None, lists and "
+                            f"str-keyed dicts): {error}"
+                        ) from None
             return channel.call(name, args, kwargs)
 
         helper.__name__ = helper.__qualname__ = name
