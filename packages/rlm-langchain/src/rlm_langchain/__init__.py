@@ -13,6 +13,7 @@ from rlm_langchain.reranker import LLMReranker
 from rlm_langchain.retriever import RLMRetriever
 from rlm_langchain.retriever_adapter import LangChainRetrieverAdapter, doc_id_of
 from rlm_langchain.runnable import RLMQuery, RLMRunnable
+from rlm_langchain.sessions import RLMSessions
 
 __version__ = "0.1.0"
 
@@ -26,6 +27,7 @@ __all__ = [
     "RLMResult",
     "RLMRetriever",
     "RLMRunnable",
+    "RLMSessions",
     "__version__",
     "doc_id_of",
 ]

@@ -38,6 +38,12 @@ from rlm_langchain.run_stream import (
     message_id,
     stream_run,
 )
+from rlm_langchain.sessions import (
+    Conversation,
+    RLMSessions,
+    conversation_id_of,
+    with_conversation_metadata,
+)
 
 
 def query_of(messages: list[BaseMessage]) -> str:
@@ -101,6 +107,9 @@ class ChatRLM(BaseChatModel):
     """Token limit of each root step (``RLM(max_output_tokens=...)``)."""
     stop: list[str] | None = None
     """Stop sequences: the answer is cut at the first one."""
+    sessions: RLMSessions | None = Field(default=None, exclude=True)
+    """Keep one rlm-core session (REPL) per conversation, named by the run's
+    ``configurable`` ``session_id`` / ``thread_id``; see ``RLMSessions``."""
 
     @model_validator(mode="before")
     @classmethod
@@ -151,6 +160,7 @@ class ChatRLM(BaseChatModel):
             "context_sha256": context_fingerprint(self.context),
             "retriever": retriever_fingerprint(self.retriever),
             "rlm_options": options_fingerprint(self._spec().options),
+            "sessions": self.sessions is not None,
         }
 
     def _should_stream(self, *, async_api: bool, **kwargs: Any) -> bool:
@@ -193,6 +203,17 @@ class ChatRLM(BaseChatModel):
         spec = self._spec(self._call_options(kwargs))
         return query, spec.bind(config, preamble=preamble)
 
+    def _conversation(self, run_manager: Any, kwargs: dict[str, Any]) -> Conversation | None:
+        """The conversation this run continues, when ``sessions`` is set and the run's
+        config names one (LangChain copies ``configurable`` ids into the run's metadata)."""
+        if self.sessions is None or run_manager is None:
+            return None
+        conversation_id = conversation_id_of(run_manager.inheritable_metadata)
+        if conversation_id is None:
+            return None
+        spec = self._spec(self._call_options(kwargs))
+        return self.sessions.conversation(conversation_id, spec)
+
     def _message(
         self, answer: str, trace: Trace, stop: list[str] | None, run_manager: Any
     ) -> AIMessage:
@@ -228,6 +249,29 @@ class ChatRLM(BaseChatModel):
             run_manager.on_llm_new_token(text, chunk=answer_token(run_manager.run_id, text))
         return _result(chunk)
 
+    def invoke(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AIMessage:
+        """``BaseChatModel.invoke``, with the conversation id (``sessions``) kept for the run."""
+        return super().invoke(input, with_conversation_metadata(config), stop=stop, **kwargs)
+
+    async def ainvoke(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AIMessage:
+        """Async ``invoke``."""
+        config = with_conversation_metadata(config)
+        return await super().ainvoke(input, config, stop=stop, **kwargs)
+
     def stream(
         self,
         input: LanguageModelInput,
@@ -237,7 +281,7 @@ class ChatRLM(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[AIMessageChunk]:
         """Stream the answer as this run's chunks; inner calls are child runs of it."""
-        yield from stream_run(self, input, config, stop, kwargs)
+        yield from stream_run(self, input, with_conversation_metadata(config), stop, kwargs)
 
     def _stream(
         self,
@@ -246,10 +290,17 @@ class ChatRLM(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        query, bound = self._bind(messages, run_manager, kwargs)
         if self._nothing_to_search():
             yield self._chunk(NOTHING_FOUND, Trace(), stop, run_manager)
             return
+        conversation = self._conversation(run_manager, kwargs)
+        if conversation is not None:
+            query, preamble = split_conversation(messages, who="ChatRLM")
+            config = None if run_manager is None else child_config(run_manager)
+            answer, trace = conversation.run(query, self._context(), config, preamble)
+            yield self._chunk(answer, trace, stop, run_manager)
+            return
+        query, bound = self._bind(messages, run_manager, kwargs)
         for event in bound.events(query, self._context()):
             end = run_end_of(event)
             if end is not None:
@@ -280,6 +331,7 @@ class ChatRLM(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[AIMessageChunk]:
         """Async ``stream``: the answer as this run's chunks, inner calls as child runs."""
+        config = with_conversation_metadata(config)
         async for chunk in astream_run(self, input, config, stop, kwargs):
             yield chunk
 
@@ -290,10 +342,17 @@ class ChatRLM(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        query, bound = self._bind(messages, run_manager, kwargs)
         if self._nothing_to_search():
             yield self._chunk(NOTHING_FOUND, Trace(), stop, run_manager)
             return
+        conversation = self._conversation(run_manager, kwargs)
+        if conversation is not None:
+            query, preamble = split_conversation(messages, who="ChatRLM")
+            config = None if run_manager is None else child_config(run_manager)
+            answer, trace = await conversation.arun(query, self._context(), config, preamble)
+            yield self._chunk(answer, trace, stop, run_manager)
+            return
+        query, bound = self._bind(messages, run_manager, kwargs)
         async for event in bound.aevents(query, self._context()):
             end = run_end_of(event)
             if end is not None:

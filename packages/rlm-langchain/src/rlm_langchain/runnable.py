@@ -27,11 +27,21 @@ from rlm_langchain.engine import (
 )
 from rlm_langchain.inputs import NOTHING_FOUND, RLMRequest, coerce_context, is_empty, parse_input
 from rlm_langchain.progress import RLMProgress, dispatch_event
+from rlm_langchain.sessions import Conversation, RLMSessions, conversation_id_of
 
 RLMInput = str | dict[str, Any] | PromptValue
 RLMOutput = str | RLMResult
 
-_FIELDS = ("llm", "sub_llm", "retriever", "context", "return_trace", "rlm_options", "name")
+_FIELDS = (
+    "llm",
+    "sub_llm",
+    "retriever",
+    "context",
+    "return_trace",
+    "rlm_options",
+    "sessions",
+    "name",
+)
 
 
 class RLMQuestion(BaseModel):
@@ -73,6 +83,9 @@ class RLMRunnable(RunnableSerializable[RLMInput, RLMOutput]):
     """The default context: a str, a list of str or a list of Document."""
     return_trace: bool = False
     """Return an ``RLMResult`` (answer, trace, usage, documents) instead of the answer."""
+    sessions: RLMSessions | None = Field(default=None, exclude=True)
+    """Keep one rlm-core session (REPL) per conversation, named by the run's
+    ``configurable`` ``session_id`` / ``thread_id``; see ``RLMSessions``."""
     rlm_options: dict[str, Any] = Field(default_factory=dict)
     """Keyword options of ``rlm_core.RLM`` (policy, max_output_tokens, ...); also given
     as keywords or as ``options=RLMOptions(...)``."""
@@ -182,8 +195,23 @@ class RLMRunnable(RunnableSerializable[RLMInput, RLMOutput]):
         )
         if self._nothing_to_search(request):
             return self._output(bound, NOTHING_FOUND, Trace(), request)
+        conversation = self._conversation(config, kwargs)
+        if conversation is not None:
+            answer, trace = conversation.run(
+                request.query, request.context, child, request.preamble
+            )
+            return self._output(conversation.engine, answer, trace, request)
         answer, trace = bound.rlm.run(request.query, request.context)
         return self._output(bound, answer, trace, request)
+
+    def _conversation(self, config: RunnableConfig, kwargs: dict[str, Any]) -> Conversation | None:
+        """The conversation this run continues (``sessions`` set and a session/thread id)."""
+        if self.sessions is None:
+            return None
+        conversation_id = conversation_id_of(config.get("configurable"))
+        if conversation_id is None:
+            return None
+        return self.sessions.conversation(conversation_id, self._spec(kwargs))
 
     async def ainvoke(
         self, input: RLMInput, config: RunnableConfig | None = None, **kwargs: Any
@@ -214,6 +242,13 @@ class RLMRunnable(RunnableSerializable[RLMInput, RLMOutput]):
         bound = self._spec(kwargs).bind(config, preamble=request.preamble)
         if self._nothing_to_search(request):
             yield self._output(bound, NOTHING_FOUND, Trace(), request)
+            return
+        conversation = self._conversation(config, kwargs)
+        if conversation is not None:
+            answer, trace = conversation.run(
+                request.query, request.context, config, request.preamble
+            )
+            yield self._output(conversation.engine, answer, trace, request)
             return
         for event in bound.events(request.query, request.context):
             yield RLMProgress(event)
@@ -250,6 +285,13 @@ class RLMRunnable(RunnableSerializable[RLMInput, RLMOutput]):
         bound = self._spec(kwargs).bind(config, preamble=request.preamble)
         if self._nothing_to_search(request):
             yield self._output(bound, NOTHING_FOUND, Trace(), request)
+            return
+        conversation = self._conversation(config, kwargs)
+        if conversation is not None:
+            answer, trace = await conversation.arun(
+                request.query, request.context, config, request.preamble
+            )
+            yield self._output(conversation.engine, answer, trace, request)
             return
         async for event in bound.aevents(request.query, request.context):
             yield RLMProgress(event)

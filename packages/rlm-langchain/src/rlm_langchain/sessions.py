@@ -1,0 +1,231 @@
+"""``RLMSessions``: one rlm-core session per LangChain conversation.
+
+A conversation is named by the run's ``configurable`` ``session_id`` (as
+``RunnableWithMessageHistory`` sets it) or ``thread_id`` (as a LangGraph
+checkpointer's config has it). Its core session keeps the REPL, so variables the
+model defined in one turn are there in the next. Each turn rebinds the session's
+models, retriever and event dispatch to that turn's run, so every turn's calls
+are children of its own run. Sessions are closed by ``close(conversation_id)``,
+``close_all()``, or when unused for ``idle_timeout`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig, ensure_config
+
+from rlm_core import Event, Session, SessionError, Trace
+from rlm_langchain.adapter import ChatModelAdapter
+from rlm_langchain.conversation import Preamble
+from rlm_langchain.engine import BoundEngine, EngineSpec, inner_model_config
+from rlm_langchain.progress import dispatch_event
+from rlm_langchain.retriever_adapter import LangChainRetrieverAdapter
+
+CONVERSATION_KEYS = ("session_id", "thread_id")
+"""``configurable`` keys that name a conversation, in order of preference."""
+
+
+def conversation_id_of(values: Mapping[str, Any] | None) -> str | None:
+    """The conversation named in a run's ``configurable`` (or its metadata, where LangChain
+    copies those values): ``session_id``, else ``thread_id``."""
+    configurable = values or {}
+    for key in CONVERSATION_KEYS:
+        value = configurable.get(key)
+        if value not in (None, ""):
+            return str(value)
+    return None
+
+
+def with_conversation_metadata(config: RunnableConfig | None) -> RunnableConfig:
+    """``config`` (merged with the surrounding run's) with its conversation id also in
+    ``metadata``, where a chat model's ``_generate`` can read it from its run manager."""
+    full = ensure_config(config)
+    conversation_id = conversation_id_of(full.get("configurable"))
+    metadata = full.get("metadata") or {}
+    if conversation_id is None or conversation_id_of(metadata) == conversation_id:
+        return full
+    key = next(k for k in CONVERSATION_KEYS if (full.get("configurable") or {}).get(k))
+    return {**full, "metadata": {**metadata, key: conversation_id}}
+
+
+@dataclass
+class _TurnBinding:
+    """What the current turn's calls run under; the session's adapters read it."""
+
+    config: RunnableConfig | None = None
+
+    def dispatch(self, event: Event) -> None:
+        if self.config is not None:
+            dispatch_event(event, self.config)
+
+
+@dataclass
+class Conversation:
+    """One conversation's core session and what each turn rebinds."""
+
+    session: Session
+    engine: BoundEngine
+    binding: _TurnBinding
+    used_at: float
+    turns: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def run(
+        self,
+        query: str,
+        context: str | list[str] | None,
+        config: RunnableConfig | None,
+        preamble: Preamble,
+    ) -> tuple[str, Trace]:
+        """One turn in the session: its calls are children of ``config``'s run."""
+        with self._turn(config, preamble, None):
+            return self.session.run(query, context if self.first_turn else None)
+
+    async def arun(
+        self,
+        query: str,
+        context: str | list[str] | None,
+        config: RunnableConfig | None,
+        preamble: Preamble,
+    ) -> tuple[str, Trace]:
+        """``run`` on the async engine (a wrapped retriever is searched on this loop)."""
+        with self._turn(config, preamble, asyncio.get_running_loop()):
+            return await self.session.arun(query, context if self.first_turn else None)
+
+    @property
+    def first_turn(self) -> bool:
+        return not self.session.turns
+
+    @contextmanager
+    def _turn(
+        self,
+        config: RunnableConfig | None,
+        preamble: Preamble,
+        loop: asyncio.AbstractEventLoop | None,
+    ) -> Iterator[None]:
+        if not self.lock.acquire(blocking=False):
+            raise SessionError(
+                "this conversation is already answering a question; wait for it, or use "
+                "another session_id / thread_id for a parallel conversation"
+            )
+        try:
+            self._bind(config, preamble, loop)
+            yield
+        finally:
+            self.lock.release()
+
+    def _bind(
+        self,
+        config: RunnableConfig | None,
+        preamble: Preamble,
+        loop: asyncio.AbstractEventLoop | None,
+    ) -> None:
+        """Make this turn's model, retriever and event calls children of its run."""
+        self.binding.config = config
+        rlm = self.engine.rlm
+        model_config = inner_model_config(config)
+        for adapter in {id(a): a for a in (rlm.adapter, rlm.subcall_adapter)}.values():
+            if isinstance(adapter, ChatModelAdapter):
+                adapter.config = model_config
+        if isinstance(rlm.adapter, ChatModelAdapter):
+            rlm.adapter.preamble = Preamble(system=preamble.system)  # the core keeps the turns
+        if isinstance(self.engine.retriever, LangChainRetrieverAdapter):
+            self.engine.retriever.config = config
+            self.engine.retriever.loop = loop
+
+
+class RLMSessions:
+    """Keeps one rlm-core session per conversation for ``ChatRLM`` / ``RLMRunnable``.
+
+    Pass it as ``sessions=RLMSessions()``; runs whose config names a conversation
+    (``configurable.session_id`` or ``configurable.thread_id``) then share that
+    conversation's REPL across turns. ``idle_timeout`` (seconds, ``None`` for never)
+    closes sessions left unused; ``clock`` is the time source (``time.monotonic``).
+    """
+
+    def __init__(
+        self,
+        *,
+        idle_timeout: float | None = 1800.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if idle_timeout is not None and (
+            isinstance(idle_timeout, bool)
+            or not isinstance(idle_timeout, int | float)
+            or idle_timeout <= 0
+        ):
+            raise ValueError(
+                f"idle_timeout must be a positive number or None, got {idle_timeout!r}"
+            )
+        self.idle_timeout = idle_timeout
+        self._clock = clock
+        self._conversations: dict[str, Conversation] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._conversations)
+
+    def __contains__(self, conversation_id: object) -> bool:
+        with self._lock:
+            return conversation_id in self._conversations
+
+    def conversation(self, conversation_id: str, spec: EngineSpec) -> Conversation:
+        """The conversation's state, opening its core session on its first turn."""
+        now = self._clock()
+        self._close_idle(now)
+        with self._lock:
+            found = self._conversations.get(conversation_id)
+            if found is None:
+                binding = _TurnBinding()
+                engine = spec.bind(None, binding.dispatch)
+                found = Conversation(engine.rlm.session(), engine, binding, now)
+                self._conversations[conversation_id] = found
+            found.used_at = now
+            return found
+
+    def session(self, conversation_id: str) -> Session | None:
+        """The open core session of a conversation, if any."""
+        with self._lock:
+            found = self._conversations.get(conversation_id)
+        return None if found is None else found.session
+
+    def close(self, conversation_id: str) -> bool:
+        """Close one conversation's session (its REPL); ``False`` if it had none."""
+        with self._lock:
+            found = self._conversations.pop(conversation_id, None)
+        if found is None:
+            return False
+        found.session.close()
+        return True
+
+    def close_all(self) -> None:
+        """Close every open session."""
+        with self._lock:
+            found = list(self._conversations.values())
+            self._conversations.clear()
+        for conversation in found:
+            conversation.session.close()
+
+    def _close_idle(self, now: float) -> None:
+        if self.idle_timeout is None:
+            return
+        with self._lock:
+            idle = [
+                key
+                for key, conversation in self._conversations.items()
+                if now - conversation.used_at > self.idle_timeout and not conversation.lock.locked()
+            ]
+            stale = [self._conversations.pop(key) for key in idle]
+        for conversation in stale:
+            conversation.session.close()
+
+    def __repr__(self) -> str:
+        return f"RLMSessions(open={len(self)}, idle_timeout={self.idle_timeout!r})"
