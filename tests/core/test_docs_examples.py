@@ -1,31 +1,29 @@
-"""The python examples in the docs pages listed here run as they are."""
+"""docs/sessions-and-tools.md runs as written: each Python example on its own."""
 
 from __future__ import annotations
 
-import re
 import warnings
 from pathlib import Path
 
 import pytest
+from pytest_examples import CodeExample, EvalExample, find_examples
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
-PAGES = ["sessions-and-tools.md"]
-_BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
-
-
-def examples() -> list[tuple[str, str]]:
-    found = []
-    for page in PAGES:
-        text = (DOCS / page).read_text(encoding="utf-8")
-        found += [(f"{page}#{index}", block) for index, block in enumerate(_BLOCK.findall(text))]
-    return found
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "sessions-and-tools.md"
+EXAMPLES = [example for example in find_examples(PAGE) if example.prefix.startswith("py")]
 
 
-@pytest.mark.parametrize(("where", "source"), examples(), ids=[where for where, _ in examples()])
-def test_docs_example_runs(
-    where: str, source: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_the_page_has_an_example_for_each_part() -> None:
+    assert len(EXAMPLES) >= 6
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=str)
+def test_example_runs(
+    example: CodeExample,
+    eval_example: EvalExample,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     monkeypatch.chdir(tmp_path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        exec(compile(source, where, "exec"), {"__name__": "__docs__"})
+        eval_example.run(example)

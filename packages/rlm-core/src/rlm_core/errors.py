@@ -58,6 +58,18 @@ class MaxTokensExceeded(PolicyError):
     """``Policy.max_total_tokens`` or ``Policy.max_subcall_tokens`` was used up."""
 
 
+class MaxTimeExceeded(PolicyError):
+    """The run took longer than ``Policy.max_seconds``."""
+
+
+class MaxCostExceeded(PolicyError):
+    """The run's model calls cost more than ``Policy.max_cost_usd`` (priced by ``prices=``)."""
+
+
+class ConsecutiveErrorsExceeded(PolicyError):
+    """``Policy.max_consecutive_errors`` code steps in a row failed."""
+
+
 class SessionError(RLMError):
     """A session is closed, busy, or its state cannot be saved or restored."""
 

@@ -174,6 +174,32 @@ def _listeners(value: Any, info: Any) -> Listener | list[Listener] | None:
     return listeners
 
 
+def _prices(value: Any, info: Any) -> dict[str, tuple[float, float]] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise ConfigError(
+            "prices must be a dict of model id -> (usd_per_1k_prompt_tokens, "
+            f"usd_per_1k_completion_tokens), got {type(value).__name__}"
+        )
+    prices: dict[str, tuple[float, float]] = {}
+    for model, price in value.items():
+        if (
+            not isinstance(model, str)
+            or not isinstance(price, tuple | list)
+            or len(price) != 2
+            or not all(
+                isinstance(p, int | float) and not isinstance(p, bool) and p >= 0 for p in price
+            )
+        ):
+            raise ConfigError(
+                f"prices[{model!r}] must be (usd_per_1k_prompt_tokens, "
+                f"usd_per_1k_completion_tokens), two numbers >= 0; got {price!r}"
+            )
+        prices[model] = (float(price[0]), float(price[1]))
+    return prices
+
+
 def _tools(value: Any, info: Any) -> dict[str, Callable[..., Any]] | None:
     if value is None:
         return None
@@ -302,6 +328,11 @@ class RLMOptions(BaseModel):
         None,
         description="Named prompt parts (`PromptParts`: root, example, sub_system, "
         "retrieval_note, compaction, finalize, guidance); None: the profile's.",
+    )
+    prices: Annotated[dict[str, tuple[float, float]] | None, PlainValidator(_prices)] = Field(
+        None,
+        description="USD per 1k prompt and completion tokens by model id, e.g. "
+        '`{"gpt-4o-mini": (0.00015, 0.0006)}`: costs in the trace and `Policy.max_cost_usd`.',
     )
     tools: Annotated[dict[str, Callable[..., Any]] | None, PlainValidator(_tools)] = Field(
         None,

@@ -99,6 +99,7 @@ class RLM:
             max_output_chars=chosen.max_output_chars,
             prompts=prompts,
             tools=chosen.tools or {},
+            prices=_prices(policy, chosen.prices or {}, adapter, self.subcall_adapter),
             chosen=self.options.summary(),
         )
 
@@ -261,6 +262,25 @@ class RLM:
             f"RLM(adapter={model_id_of(self.adapter)!r}, "
             f"subcall_adapter={model_id_of(self.subcall_adapter)!r})"
         )
+
+
+def _prices(
+    policy: Policy,
+    prices: dict[str, tuple[float, float]],
+    adapter: ModelAdapter,
+    subcall_adapter: ModelAdapter,
+) -> dict[str, tuple[float, float]]:
+    """``prices``, checked to cover the models when ``Policy.max_cost_usd`` is set."""
+    if policy.max_cost_usd is None:
+        return prices
+    missing = sorted({model_id_of(a) for a in (adapter, subcall_adapter)} - set(prices))
+    if missing:
+        raise ConfigError(
+            f"Policy.max_cost_usd needs a price for every model: add prices={{{missing[0]!r}: "
+            "(usd_per_1k_prompt_tokens, usd_per_1k_completion_tokens)}"
+            + (f" (also for {', '.join(map(repr, missing[1:]))})" if missing[1:] else "")
+        )
+    return prices
 
 
 def _check_query(query: Any) -> str:

@@ -7,6 +7,7 @@ perform the effects, so ``run`` and ``arun`` share every rule of the loop.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
@@ -102,7 +103,11 @@ class RootLoop:
         self.last_reply = response.text
         state.end_step(step)
         try:
-            state.budget.add_usage(response.usage, subcall=False)
+            cost = state.budget.add_usage(
+                response.usage, subcall=False, model=model_id_of(self.adapter)
+            )
+            if cost is not None:
+                step.metadata["cost_usd"] = cost
         except PolicyError:
             if account:
                 raise
@@ -130,6 +135,8 @@ class RootLoop:
         step.metadata["truncated"] = result.truncated
         state.end_step(step)
         self.repl_ran = True
+        with contextlib.suppress(PolicyError):  # remembered in budget.exhausted
+            state.budget.record_exec(result.ok)
         return result
 
     # -- the loop ----------------------------------------------------------------------------
@@ -188,7 +195,9 @@ class RootLoop:
                 if history.needs_compaction():
                     yield from self._compact(history)
                 reply = yield from self._model(
-                    history.messages, settings.max_output_tokens, purpose="step"
+                    _with_status(history.messages, state.budget.status(step)),
+                    settings.max_output_tokens,
+                    purpose="step",
                 )
             except PolicyError as error:
                 return (yield from self._finalize_on_limit(history, error))
@@ -402,6 +411,13 @@ class RootLoop:
         self.state.emit(
             "compaction", depth=self.depth, tokens_before=before, tokens_after=history.tokens
         )
+
+
+def _with_status(messages: list[Message], status: str) -> list[Message]:
+    """``messages`` with the status line added to the last one (the history keeps none)."""
+    last = dict(messages[-1])
+    last["content"] = f"{last['content']}\n\n{status}"
+    return [*messages[:-1], last]
 
 
 def _as_reply(called: FinalCall) -> ParsedReply:

@@ -153,6 +153,8 @@ class RunSession:
         self.trace.answer = answer if output is None else output.as_text(answer)
         budget = self.state.budget
         self.trace.metadata.update(subcalls=budget.subcalls, total_tokens=budget.total_tokens)
+        if budget.prices:
+            self.trace.metadata["cost_usd"] = budget.cost_usd
         self.state.emit("run_end", answer=answer, trace=self.trace)
         return answer
 

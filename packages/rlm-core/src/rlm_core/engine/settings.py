@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from rlm_core.adapters.base import ModelAdapter
 from rlm_core.engine.prompts import COMPACTION_PROMPT, DEFAULT_PROMPTS, PromptParts
 from rlm_core.events import Event, EventBus, EventType
-from rlm_core.policy import Budget, Policy
+from rlm_core.policy import Budget, Policy, Price
 from rlm_core.trace import Trace, TraceStep
 
 if TYPE_CHECKING:
@@ -63,6 +63,8 @@ class EngineSettings:
     max_output_chars: int = 4000
     prompts: PromptParts = DEFAULT_PROMPTS
     tools: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+    prices: Mapping[str, Price] = field(default_factory=dict)
+    """USD per 1k prompt and completion tokens by model id (``RLM(prices=...)``)."""
     """The user's tools by name (``RLM(tools=...)``), callable from model code."""
     chosen: dict[str, Any] = field(default_factory=dict)
     """The profile and options this run uses, as recorded in the trace (JSON-safe)."""
@@ -85,7 +87,7 @@ class RunState:
         self.trace = trace
         self.run_id = run_id
         self.loop = loop
-        self.budget = Budget(settings.policy)
+        self.budget = Budget(settings.policy, settings.prices)
         self._ids = itertools.count(1)
 
     def new_step(

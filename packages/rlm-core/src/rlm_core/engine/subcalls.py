@@ -195,8 +195,12 @@ class SubcallRunner:
                 cache.set(call.cache_key, text)
         self.state.end_step(step)
         if response is not None:
-            try:  # noqa: SIM105  (contextlib.suppress costs a generator per call here)
-                self.state.budget.add_usage(response.usage, subcall=True)
+            try:
+                cost = self.state.budget.add_usage(
+                    response.usage, subcall=True, model=model_id_of(call.adapter)
+                )
+                if cost is not None:
+                    step.metadata["cost_usd"] = cost
             except PolicyError:
                 pass  # remembered in budget.exhausted; the answer itself is kept
         return text
