@@ -26,6 +26,9 @@ EXPECTED = {
             "wall_over_baseline_wall",
         )
     },
+    "bench_loop_stall.py": {
+        f"{case}_worst_stall_over_50ms" for case in ("arun", "arun_cache", "arun_recursive")
+    },
     "bench_big_context.py": {
         "from_documents_held_over_raw",
         "from_documents_peak_over_raw",

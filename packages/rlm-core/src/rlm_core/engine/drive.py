@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from typing import Any
 
 from rlm_core.adapters.base import acomplete
@@ -36,26 +37,52 @@ def drive(loop: LoopGen, repl: REPL) -> Any:
 
 
 async def adrive(loop: LoopGen, repl: REPL) -> Any:
-    """Like ``drive``, but model calls are awaited and REPL code runs in a worker thread."""
+    """Like ``drive``, but model calls are awaited and everything that touches the REPL
+    runs in a worker thread: the code, and the loop's own steps (they read and set REPL
+    variables, which for a sandboxed REPL is a round trip to its worker process).
+
+    The loop's steps and its model calls all run in one ``contextvars`` context, as they
+    would on one thread, so what a step sets (the active tracing span, say) is seen by the
+    model call it makes.
+    """
+    context = contextvars.copy_context()
     value: Any = None
     error: BaseException | None = None
+    while True:
+        effect, answer = await asyncio.to_thread(context.run, _advance, loop, repl, value, error)
+        if effect is None:
+            return answer
+        value, error = None, None
+        try:
+            value = await asyncio.create_task(_model_call(effect), context=context)
+        except Exception as exc:
+            error = exc
+
+
+async def _model_call(effect: ModelCall) -> Any:
+    with in_step(effect.step):
+        return await acomplete(
+            effect.adapter,
+            effect.messages,
+            max_tokens=effect.max_tokens,
+            temperature=effect.temperature,
+        )
+
+
+def _advance(
+    loop: LoopGen, repl: REPL, value: Any, error: BaseException | None
+) -> tuple[ModelCall | None, Any]:
+    """Run ``loop`` (and the code it asks for) up to its next model call or its answer."""
     while True:
         try:
             effect = loop.send(value) if error is None else loop.throw(error)
         except StopIteration as stop:
-            return stop.value
+            return None, stop.value
+        if isinstance(effect, ModelCall):
+            return effect, None
+        assert isinstance(effect, ExecCall)
         value, error = None, None
         try:
-            if isinstance(effect, ModelCall):
-                with in_step(effect.step):
-                    value = await acomplete(
-                        effect.adapter,
-                        effect.messages,
-                        max_tokens=effect.max_tokens,
-                        temperature=effect.temperature,
-                    )
-            else:
-                assert isinstance(effect, ExecCall)
-                value = await asyncio.to_thread(repl.exec, effect.code)
+            value = repl.exec(effect.code)
         except Exception as exc:
             error = exc

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from rlm_core.adapters.base import ModelAdapter
@@ -50,15 +50,33 @@ class RunSession:
         self.workspace = workspace
 
     # -- building blocks ---------------------------------------------------------------------
-    @contextmanager
-    def _repl(self, context: Context, depth: int) -> Iterator[tuple[REPL, Toolkit]]:
+    def _open_repl(self, context: Context, depth: int) -> tuple[REPL, Toolkit]:
         settings = self.state.settings
         toolkit = new_toolkit(settings, context, self.subcalls, depth=depth)
-        repl = settings.repl_factory(toolkit, max_output_chars=settings.max_output_chars)
+        return settings.repl_factory(toolkit, max_output_chars=settings.max_output_chars), toolkit
+
+    @contextmanager
+    def _repl(self, context: Context, depth: int) -> Iterator[tuple[REPL, Toolkit]]:
+        repl, toolkit = self._open_repl(context, depth)
         try:
             yield repl, toolkit
         finally:
             repl.close()
+
+    @asynccontextmanager
+    async def _arepl(self, context: Context, depth: int) -> AsyncIterator[tuple[REPL, Toolkit]]:
+        """``_repl`` for the async path: starting a REPL (for the isolated backend, a worker
+        process and its handshake) and closing it run in a worker thread, off the loop."""
+        opening = asyncio.get_running_loop().run_in_executor(None, self._open_repl, context, depth)
+        try:
+            repl, toolkit = await asyncio.shield(opening)
+        except asyncio.CancelledError:  # the REPL may still arrive: close it when it does
+            opening.add_done_callback(_close_when_opened)
+            raise
+        try:
+            yield repl, toolkit
+        finally:
+            await asyncio.shield(asyncio.to_thread(repl.close))
 
     @contextmanager
     def _top_repl(self, context: Context) -> Iterator[tuple[REPL, Toolkit]]:
@@ -70,6 +88,19 @@ class RunSession:
                 yield pair
         else:
             pair = self.workspace.attach(settings, context, self.subcalls)
+            self.trace.metadata["repl_backend"] = choice_of(settings.repl_factory)
+            yield pair
+
+    @asynccontextmanager
+    async def _top_arepl(self, context: Context) -> AsyncIterator[tuple[REPL, Toolkit]]:
+        """``_top_repl`` for the async path (the REPL opens and closes off the loop)."""
+        settings = self.state.settings
+        if self.workspace is None:
+            async with self._arepl(context, 0) as pair:
+                self.trace.metadata["repl_backend"] = choice_of(settings.repl_factory)
+                yield pair
+        else:
+            pair = await asyncio.to_thread(self.workspace.attach, settings, context, self.subcalls)
             self.trace.metadata["repl_backend"] = choice_of(settings.repl_factory)
             yield pair
 
@@ -98,6 +129,7 @@ class RunSession:
                     setup(repl)
                 loop = self._loop(repl, toolkit, self.state.settings.adapter, 0, None)
                 answer = drive(loop.run(query, metadata, note=note, output=output), repl)
+            self.subcalls.flush()
         except BaseException as error:
             self._failed(error)
             raise
@@ -115,11 +147,12 @@ class RunSession:
     ) -> Any:
         self._start(query, metadata)
         try:
-            with self._top_repl(context) as (repl, toolkit):
+            async with self._top_arepl(context) as (repl, toolkit):
                 if setup is not None:
                     await asyncio.to_thread(setup, repl)
                 loop = self._loop(repl, toolkit, self.state.settings.adapter, 0, None)
                 answer = await adrive(loop.run(query, metadata, note=note, output=output), repl)
+            await asyncio.to_thread(self.subcalls.flush)
         except BaseException as error:
             self._failed(error)
             raise
@@ -138,7 +171,7 @@ class RunSession:
     ) -> str:
         context = Context.from_text(text)
         query = instruction or prompts.SUB_RUN_QUERY
-        with self._repl(context, depth) as (repl, toolkit):
+        async with self._arepl(context, depth) as (repl, toolkit):
             loop = self._loop(repl, toolkit, self.state.settings.subcall_adapter, depth, parent)
             return str(await adrive(loop.run(query, context.metadata()), repl))
 
@@ -164,3 +197,11 @@ class RunSession:
         if isinstance(error, RLMError):
             error.trace = self.trace
         self.state.emit("run_error", error=error, trace=self.trace)
+
+
+def _close_when_opened(opening: asyncio.Future[tuple[REPL, Toolkit]]) -> None:
+    """Close a REPL whose run was cancelled while it started (in a thread: it may block)."""
+    if opening.cancelled() or opening.exception() is not None:
+        return
+    repl = opening.result()[0]
+    asyncio.get_running_loop().run_in_executor(None, repl.close)

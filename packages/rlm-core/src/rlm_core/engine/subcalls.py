@@ -2,7 +2,10 @@
 
 Each call is prepared and finished by shared code; only the model call in the
 middle differs between the sync path (threads) and the async path (the run's
-event loop), so both behave the same.
+event loop), so both behave the same. On the async path, calls are prepared and
+looked up in the cache in the calling thread (the REPL's), and only the misses go
+to the event loop; replies are written to the cache by a background thread
+(``CacheWrites``), so the loop never waits on disk.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from rlm_core.adapters.base import (
     check_response,
     model_id_of,
 )
+from rlm_core.engine.cache_writes import CacheWrites
 from rlm_core.engine.settings import RunState
 from rlm_core.engine.tokens import context_window_of, estimate_tokens
 from rlm_core.errors import PolicyError, SubcallTooLargeError
@@ -65,6 +69,13 @@ class SubcallRunner:
         self.sub_run = sub_run
         self.async_sub_run = async_sub_run
         self._window_cache: dict[int, int | None] = {}
+        cache = state.settings.cache
+        self.cache_writes = CacheWrites(cache) if cache is not None else None
+
+    def flush(self) -> None:
+        """Wait until every reply of this run is in the cache (blocking: not on the loop)."""
+        if self.cache_writes is not None:
+            self.cache_writes.flush()
 
     # -- public API (called from REPL code, possibly in worker threads) ----------------------
     def query(
@@ -82,7 +93,10 @@ class SubcallRunner:
         says (``rlm_query``), within ``max_recursion_depth``."""
         call = self._prepare(text, instruction, model, max_tokens, parent_id, depth, recursive)
         if self.state.loop is not None:
-            future = asyncio.run_coroutine_threadsafe(self._arun_call(call), self.state.loop)
+            hit = self._start(call)
+            if hit is not None:
+                return hit
+            future = asyncio.run_coroutine_threadsafe(self._arun_started(call), self.state.loop)
             return future.result()
         return self._run_call(call)
 
@@ -117,9 +131,9 @@ class SubcallRunner:
         if not parallel or len(texts) == 1:
             return [one(text) for text in texts]
         if self.state.loop is not None:
-            batch = self._arun_many(texts, instruction, model, max_tokens, parent_id, depth)
-            future = asyncio.run_coroutine_threadsafe(batch, self.state.loop)
-            return future.result()
+            return self._batch_on_loop(
+                self.state.loop, texts, instruction, model, max_tokens, parent_id, depth
+            )
         workers = min(self.settings.max_concurrent_subcalls, len(texts))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rlm-subcall") as pool:
             futures = [pool.submit(contextvars.copy_context().run, one, text) for text in texts]
@@ -175,24 +189,32 @@ class SubcallRunner:
             key = cache.key_for(model_id_of(adapter), messages, limit, settings.temperature)
         return _Call(step, adapter, messages, limit, key, recursive, instruction, text)
 
-    def _cached(self, call: _Call) -> str | None:
-        cache = self.settings.cache
-        if cache is None or call.cache_key is None:
-            return None
-        hit = cache.get(call.cache_key)
+    def _start(self, call: _Call) -> str | None:
+        """Start the call's step; the cached reply (the step then ends), or ``None``."""
+        self.state.start_step(call.step)
+        hit = self._cached(call)
         if hit is not None:
-            call.step.cache_hit = True
-            self._finish(call, hit, None)
+            self._serve_hit(call, hit)
         return hit
+
+    def _cached(self, call: _Call) -> str | None:
+        """The cached reply for ``call``, or ``None`` (blocking I/O: never on the loop)."""
+        writes = self.cache_writes
+        if writes is None or call.cache_key is None:
+            return None
+        return writes.get(call.cache_key)
+
+    def _serve_hit(self, call: _Call, hit: str) -> None:
+        call.step.cache_hit = True
+        self._finish(call, hit, None)
 
     def _finish(self, call: _Call, text: str, response: ModelResponse | None) -> str:
         step = call.step
         step.response = text
         if response is not None:
             step.usage = response.usage
-            cache = self.settings.cache
-            if cache is not None and call.cache_key is not None:
-                cache.set(call.cache_key, text)
+            if self.cache_writes is not None and call.cache_key is not None:
+                self.cache_writes.put(call.cache_key, text)
         self.state.end_step(step)
         if response is not None:
             try:
@@ -211,8 +233,7 @@ class SubcallRunner:
 
     # -- sync path --------------------------------------------------------------------------
     def _run_call(self, call: _Call) -> str:
-        self.state.start_step(call.step)
-        hit = self._cached(call)
+        hit = self._start(call)
         if hit is not None:
             return hit
         with in_step(call.step):
@@ -238,11 +259,8 @@ class SubcallRunner:
         return self._finish(call, response.text, response)
 
     # -- async path -------------------------------------------------------------------------
-    async def _arun_call(self, call: _Call) -> str:
-        self.state.start_step(call.step)
-        hit = self._cached(call)
-        if hit is not None:
-            return hit
+    async def _arun_started(self, call: _Call) -> str:
+        """Run a started call that missed the cache, on the loop."""
         token = current_step.set(call.step)  # in_step(), minus a generator on a hot path
         try:
             return await self._arun_uncached(call)
@@ -272,8 +290,9 @@ class SubcallRunner:
             raise
         return self._finish(call, response.text, response)
 
-    async def _arun_many(
+    def _batch_on_loop(
         self,
+        loop: asyncio.AbstractEventLoop,
         texts: list[str],
         instruction: str | None,
         model: str | None,
@@ -281,48 +300,60 @@ class SubcallRunner:
         parent_id: int | None,
         depth: int,
     ) -> list[str]:
-        """Run a batch with at most ``max_concurrent_subcalls`` calls in flight.
+        """Run a batch with at most ``max_concurrent_subcalls`` calls in flight on ``loop``.
 
-        Workers take items in input order. While the first calls are in flight, the
-        remaining items are prepared ahead (validated, budgeted, given a step), so a
-        worker whose call just finished can start its next one at once: the loop's
-        time between waves goes to starting calls, not to preparing them.
+        This (calling) thread prepares the items in input order (validated, budgeted, given
+        a step) and reads the cache; it hands the misses to the loop's workers in growing
+        chunks, so the first calls start at once and the loop never touches the disk.
         """
         count = len(texts)
         results = [""] * count
-        prepared: list[_Call | str | None] = [None] * count
-        taken = 0
+        feed: asyncio.Queue[tuple[int, _Call] | None] = asyncio.Queue()
 
-        def prepare(index: int) -> _Call | str:
-            try:
-                return self._prepare(texts[index], instruction, model, max_tokens, parent_id, depth)
-            except Exception as error:
-                return error_marker(error)
+        def hand_over(items: list[tuple[int, _Call] | None]) -> None:  # on the loop
+            for item in items:
+                feed.put_nowait(item)
 
         async def worker() -> None:
-            nonlocal taken
-            while taken < count:
-                index = taken
-                taken += 1
-                call = prepared[index] or prepare(index)
-                if isinstance(call, str):
-                    results[index] = call
-                    continue
+            while (item := await feed.get()) is not None:
+                index, call = item
+                self.state.start_step(call.step)  # now: the time queued is not the call's
                 try:
-                    results[index] = await self._arun_call(call)
+                    results[index] = await self._arun_started(call)
                 except Exception as error:
                     results[index] = error_marker(error)
+            feed.put_nowait(None)  # the end, for the next worker
 
-        async def prepare_ahead() -> None:
-            await asyncio.sleep(0)  # let the first calls start
+        async def run_all() -> None:
+            workers = min(self.settings.max_concurrent_subcalls, count)
+            await asyncio.gather(*(worker() for _ in range(workers)))
+
+        done = asyncio.run_coroutine_threadsafe(run_all(), loop)
+        chunk: list[tuple[int, _Call] | None] = []
+        size = 8
+        try:
             for index in range(count):
-                if index >= taken and prepared[index] is None:
-                    prepared[index] = prepare(index)
-                if index % 32 == 31:
-                    await asyncio.sleep(0)
-
-        workers = min(self.settings.max_concurrent_subcalls, count)
-        await asyncio.gather(prepare_ahead(), *(worker() for _ in range(workers)))
+                try:
+                    call = self._prepare(
+                        texts[index], instruction, model, max_tokens, parent_id, depth
+                    )
+                    hit = self._cached(call)
+                except Exception as error:
+                    results[index] = error_marker(error)
+                    continue
+                if hit is not None:
+                    self.state.start_step(call.step)
+                    self._serve_hit(call, hit)
+                    results[index] = hit
+                    continue
+                chunk.append((index, call))
+                if len(chunk) >= size:
+                    loop.call_soon_threadsafe(hand_over, chunk)
+                    chunk, size = [], min(size * 2, 64)
+        finally:
+            chunk.append(None)
+            loop.call_soon_threadsafe(hand_over, chunk)
+        done.result()
         return results
 
     # -- helpers ----------------------------------------------------------------------------
