@@ -1,6 +1,7 @@
 """The ``rlm`` command line.
 
     rlm ask QUESTION --context PATH...      answer a question over files, folders or globs
+    rlm batch JOBS.jsonl --out RESULTS.jsonl  many questions: a local pool or Ray (--ray)
     rlm trace show|html|replay FILE         look at, render or re-run a saved trace
     rlm bench niah [--quick]                needle-in-a-haystack: RLM versus the bare model
     rlm model pull|info                     fetch (verified) or describe the embedded local model
@@ -70,6 +71,30 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--quiet", "-q", action="store_true", help="no live progress")
     ask.set_defaults(handler=_lazy("rlm_core.cli._run", "ask"))
 
+    batch = commands.add_parser("batch", help="run many jobs from a JSONL file")
+    batch.add_argument("jobs", metavar="JOBS.jsonl", help='one {"id", "query", "context"} a line')
+    batch.add_argument(
+        "--out", "-o", required=True, metavar="RESULTS.jsonl",
+        help="results, one line per job (resumes: done ids are skipped)",
+    )  # fmt: skip
+    batch.add_argument(
+        "--ray", nargs="?", const="", metavar="ADDRESS",
+        help="run jobs as Ray tasks: on a local Ray, or the cluster at ADDRESS ('auto', ...)",
+    )  # fmt: skip
+    batch.add_argument(
+        "--concurrency", "-j", type=int,
+        help="jobs at once (default 4 locally; with --ray, the cluster's CPUs)",
+    )  # fmt: skip
+    batch.add_argument("--retry-failed", action="store_true", help="run failed jobs again")
+    batch.add_argument("--no-traces", action="store_true", help="do not save per-job traces")
+    _model_flags(batch)
+    batch.add_argument(
+        "--backend", default=DEFAULT_BACKEND, choices=backend_names(), help="REPL backend"
+    )
+    batch.add_argument("--max-output-tokens", type=int, default=1024)
+    batch.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    batch.set_defaults(handler=_lazy("rlm_core.cli._batch", "batch"))
+
     trace = commands.add_parser("trace", help="show, render or replay a saved trace")
     trace_commands = trace.add_subparsers(dest="trace_command", required=True, metavar="ACTION")
     show = trace_commands.add_parser("show", help="print a trace as text")
@@ -136,7 +161,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (``rlm`` calls ``sys.exit`` with it)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    for flag in ("max_steps", "n_ctx", "tasks", "baseline_window", "max_output_tokens"):
+    for flag in (
+        "max_steps", "n_ctx", "tasks", "baseline_window", "max_output_tokens", "concurrency"
+    ):  # fmt: skip
         value = getattr(args, flag, None)
         if value is not None and value < 1:
             parser.error(f"--{flag.replace('_', '-')} must be at least 1")
