@@ -13,7 +13,6 @@ from typing import Any
 from rlm_core.adapters.base import Usage
 from rlm_core.batch.jobs import BatchJob, JobOptions
 from rlm_core.batch.models import ModelSpec
-from rlm_core.bench.profiles import profile_options
 from rlm_core.errors import RLMError
 from rlm_core.policy import Policy
 from rlm_core.rlm import RLM
@@ -49,9 +48,9 @@ class JobOutcome:
 def build_rlm(job: BatchJob, models: BatchModels) -> RLM:
     """A fresh RLM for ``job``: its own adapters, built from the specs."""
     options: JobOptions = job.options
-    settings: dict[str, Any] = profile_options(options.profile, job.query)
+    extra: dict[str, Any] = {}
     if options.system_prompt is not None:
-        settings["system_prompt"] = options.system_prompt
+        extra["system_prompt"] = options.system_prompt
     return RLM(
         models.root.build(),
         subcall_adapter=models.sub.build() if models.sub is not None else None,
@@ -68,7 +67,8 @@ def build_rlm(job: BatchJob, models: BatchModels) -> RLM:
         max_concurrent_subcalls=options.max_concurrent_subcalls,
         recursive_subcalls=options.recursive_subcalls,
         max_recursion_depth=options.max_recursion_depth,
-        **settings,
+        profile=options.profile,
+        **extra,
     )
 
 
