@@ -8,6 +8,7 @@ request gets a short reply. ``OpenAIEmbeddings`` is LangChain's deterministic fa
 
 from __future__ import annotations
 
+import json
 import sys
 import types
 from collections.abc import Callable, Sequence
@@ -25,6 +26,25 @@ LOOK_AT_TEXT = "```python\nprint(P[:300])\n```"
 SEARCH_INDEX = "```python\nfor hit in es_search(QUERY, top_k=2):\n    print(hit['preview'])\n```"
 
 
+SCHEMA_HEADER = "The answer must be JSON matching this schema:\n"
+SAMPLES = {"string": "A", "boolean": True, "integer": 1, "number": 1.0}
+
+
+def _structured_answer(messages: list[BaseMessage]) -> str | None:
+    """A JSON answer for a run with an output schema: a call of the first bound tool."""
+    first = next((str(m.text) for m in messages if SCHEMA_HEADER in str(m.text)), None)
+    if first is None:
+        return None
+    schema = json.loads(first.split(SCHEMA_HEADER, 1)[1].split("\n", 1)[0])
+    description = schema.get("description", "")
+    if "Tools: " not in description:
+        return None
+    (tool, *_) = json.loads(description.split("Tools: ", 1)[1])
+    properties = (tool.get("parameters") or {}).get("properties") or {}
+    args = {name: SAMPLES.get(spec.get("type"), "A") for name, spec in properties.items()}
+    return json.dumps({"tool_calls": [{"name": tool["name"], "args": args}]})
+
+
 def _reply_to(messages: list[BaseMessage]) -> str:
     system = str(messages[0].text) if messages else ""
     last = str(messages[-1].text)
@@ -34,6 +54,8 @@ def _reply_to(messages: list[BaseMessage]) -> str:
         return "The passage answers it."
     if last.startswith("Question:"):
         return SEARCH_INDEX if "P is empty" in last else LOOK_AT_TEXT
+    if last.startswith("REPL output:") and (structured := _structured_answer(messages)):
+        return "FINAL: " + structured
     if last.startswith("REPL output:"):
         lines = [line.strip() for line in last.splitlines()[1:] if line.strip()]
         return "FINAL: " + (lines[0][:120] if lines else "nothing found")

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Iterator
+import json
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages.tool import tool_call_chunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from langchain_core.runnables import RunnableConfig
-from pydantic import ConfigDict, Field, model_validator
+from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from rlm_core import Trace
+from rlm_core import Event, Trace
 from rlm_langchain.adapter import model_name_of, require_chat_model
 from rlm_langchain.conversation import split_conversation
 from rlm_langchain.engine import (
@@ -31,6 +35,7 @@ from rlm_langchain.fingerprint import (
     retriever_fingerprint,
 )
 from rlm_langchain.inputs import NOTHING_FOUND, coerce_context, is_empty
+from rlm_langchain.progress import dispatch_event
 from rlm_langchain.run_stream import (
     answer_token,
     astream_run,
@@ -44,6 +49,9 @@ from rlm_langchain.sessions import (
     conversation_id_of,
     with_conversation_metadata,
 )
+from rlm_langchain.tool_calls import normalise_tool_choice, reply_model, tool_calls_of
+
+_NOT_RLM_OPTIONS = frozenset({"stream", "tools", "tool_choice"})
 
 
 def query_of(messages: list[BaseMessage]) -> str:
@@ -66,6 +74,7 @@ def _result(chunk: ChatGenerationChunk | None) -> ChatResult:
         content=chunk.message.content,
         id=chunk.message.id,
         response_metadata=chunk.message.response_metadata,
+        tool_calls=getattr(chunk.message, "tool_calls", []),
     )
     return ChatResult(generations=[ChatGeneration(message=message)])
 
@@ -184,7 +193,11 @@ class ChatRLM(BaseChatModel):
     @staticmethod
     def _call_options(kwargs: dict[str, Any]) -> dict[str, Any]:
         """Keyword arguments of one call as RLM options (``max_tokens`` caps root steps)."""
-        options = {key: value for key, value in kwargs.items() if key != "stream"}
+        options = {
+            key: value
+            for key, value in kwargs.items()
+            if key not in _NOT_RLM_OPTIONS and not key.startswith("ls_")
+        }
         if "max_tokens" in options:
             options["max_output_tokens"] = options.pop("max_tokens")
         return check_rlm_options(options)
@@ -196,12 +209,52 @@ class ChatRLM(BaseChatModel):
         return self.retriever is None and is_empty(self._context())
 
     def _bind(
-        self, messages: list[BaseMessage], run_manager: Any, kwargs: dict[str, Any]
+        self,
+        messages: list[BaseMessage],
+        run_manager: Any,
+        kwargs: dict[str, Any],
+        *,
+        listen: bool = False,
     ) -> tuple[str, BoundEngine]:
+        """The query and this run's engine; ``listen`` sends its events as custom events
+        (``events``/``aevents`` send them themselves)."""
         query, preamble = split_conversation(messages, who="ChatRLM")
         config: RunnableConfig | None = None if run_manager is None else child_config(run_manager)
         spec = self._spec(self._call_options(kwargs))
-        return query, spec.bind(config, preamble=preamble)
+        listener = None
+        if listen and config is not None:
+            turn_config = config
+
+            def listener(event: Event) -> None:
+                dispatch_event(event, turn_config)
+
+        return query, spec.bind(config, listener, preamble=preamble)
+
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
+        *,
+        tool_choice: Any = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """The RLM with ``tools``: its answer may be tool calls (``AIMessage.tool_calls``).
+
+        ``tool_choice``: ``None``/``"auto"`` (the RLM decides), ``"any"``/``"required"``
+        (at least one call) or a tool name. The calls are validated by rlm-core's
+        structured answers (unknown tools or missing arguments get one repair turn).
+        ``with_structured_output`` is built on this.
+        """
+        formatted = [convert_to_openai_tool(tool) for tool in tools]
+        choice = normalise_tool_choice(tool_choice)
+        reply_model(formatted, choice)  # a tool_choice naming no bound tool fails here
+        return self.bind(tools=formatted, tool_choice=choice, **kwargs)
+
+    @staticmethod
+    def _output_type(kwargs: dict[str, Any]) -> type[BaseModel] | None:
+        tools = kwargs.get("tools")
+        if not tools:
+            return None
+        return reply_model(tools, normalise_tool_choice(kwargs.get("tool_choice")))
 
     def _conversation(self, run_manager: Any, kwargs: dict[str, Any]) -> Conversation | None:
         """The conversation this run continues, when ``sessions`` is set and the run's
@@ -215,15 +268,17 @@ class ChatRLM(BaseChatModel):
         return self.sessions.conversation(conversation_id, spec)
 
     def _message(
-        self, answer: str, trace: Trace, stop: list[str] | None, run_manager: Any
+        self, answer: Any, trace: Trace, stop: list[str] | None, run_manager: Any
     ) -> AIMessage:
         usage = trace.usage
+        text, calls = tool_calls_of(answer) if isinstance(answer, BaseModel) else (answer, [])
         return AIMessage(
-            content=_cut_at_stop(answer, stop or self.stop),
+            content=_cut_at_stop(str(text), stop or self.stop),
+            tool_calls=calls,
             id=None if run_manager is None else message_id(run_manager.run_id),
             response_metadata={
                 "model_name": self.model_name,
-                "finish_reason": "stop",
+                "finish_reason": "tool_calls" if calls else "stop",
                 "rlm_steps": len(trace),
                 "rlm_usage": {
                     "input_tokens": usage.prompt_tokens,
@@ -293,12 +348,20 @@ class ChatRLM(BaseChatModel):
         if self._nothing_to_search():
             yield self._chunk(NOTHING_FOUND, Trace(), stop, run_manager)
             return
+        output_type = self._output_type(kwargs)
         conversation = self._conversation(run_manager, kwargs)
         if conversation is not None:
             query, preamble = split_conversation(messages, who="ChatRLM")
             config = None if run_manager is None else child_config(run_manager)
-            answer, trace = conversation.run(query, self._context(), config, preamble)
+            answer, trace = conversation.run(
+                query, self._context(), config, preamble, output_type=output_type
+            )
             yield self._chunk(answer, trace, stop, run_manager)
+            return
+        if output_type is not None:
+            query, bound = self._bind(messages, run_manager, kwargs, listen=True)
+            reply, trace = bound.rlm.run(query, self._context(), output_type=output_type)
+            yield self._chunk(reply, trace, stop, run_manager)
             return
         query, bound = self._bind(messages, run_manager, kwargs)
         for event in bound.events(query, self._context()):
@@ -345,12 +408,20 @@ class ChatRLM(BaseChatModel):
         if self._nothing_to_search():
             yield self._chunk(NOTHING_FOUND, Trace(), stop, run_manager)
             return
+        output_type = self._output_type(kwargs)
         conversation = self._conversation(run_manager, kwargs)
         if conversation is not None:
             query, preamble = split_conversation(messages, who="ChatRLM")
             config = None if run_manager is None else child_config(run_manager)
-            answer, trace = await conversation.arun(query, self._context(), config, preamble)
+            answer, trace = await conversation.arun(
+                query, self._context(), config, preamble, output_type=output_type
+            )
             yield self._chunk(answer, trace, stop, run_manager)
+            return
+        if output_type is not None:
+            query, bound = self._bind(messages, run_manager, kwargs, listen=True)
+            reply, trace = await bound.rlm.arun(query, self._context(), output_type=output_type)
+            yield self._chunk(reply, trace, stop, run_manager)
             return
         query, bound = self._bind(messages, run_manager, kwargs)
         async for event in bound.aevents(query, self._context()):
@@ -359,7 +430,7 @@ class ChatRLM(BaseChatModel):
                 yield self._chunk(end[0], end[1], stop, run_manager)
 
     def _chunk(
-        self, answer: str, trace: Trace, stop: list[str] | None, run_manager: Any
+        self, answer: Any, trace: Trace, stop: list[str] | None, run_manager: Any
     ) -> ChatGenerationChunk:
         message = self._message(answer, trace, stop, run_manager)
         return ChatGenerationChunk(
@@ -367,6 +438,12 @@ class ChatRLM(BaseChatModel):
                 content=message.content,
                 id=message.id,
                 response_metadata=message.response_metadata,
+                tool_call_chunks=[
+                    tool_call_chunk(
+                        name=call["name"], args=json.dumps(call["args"]), id=call["id"], index=i
+                    )
+                    for i, call in enumerate(message.tool_calls)
+                ],
                 chunk_position="last",
             )
         )

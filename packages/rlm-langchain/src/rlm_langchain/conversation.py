@@ -7,10 +7,11 @@ they were (human / AI messages), never flattened into a ``Human:`` transcript.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
 SYSTEM_HEADING = "Instructions from the conversation:"
 
@@ -56,17 +57,33 @@ def split_conversation(messages: Sequence[BaseMessage], *, who: str) -> tuple[st
     system: list[str] = []
     turns: list[BaseMessage] = []
     for index, message in enumerate(messages):
+        if index == last:
+            continue
         text = str(message.text).strip()
-        if index == last or not text:
-            continue
         if isinstance(message, SystemMessage):
-            system.append(text)
-        elif index > last:  # a reply after the question has nothing to add to it
+            if text:
+                system.append(text)
             continue
-        elif isinstance(message, AIMessage):
-            turns.append(AIMessage(content=text))
-        elif isinstance(message, HumanMessage):
-            turns.append(HumanMessage(content=text))
-        else:  # tool results and other roles: their text, marked with the role
-            turns.append(HumanMessage(content=f"[{message.type}] {text}"))
+        turn = _as_turn(message, text)
+        # After the question only an agent loop's tool exchange adds anything to it.
+        if turn is not None and (index < last or isinstance(message, AIMessage | ToolMessage)):
+            turns.append(turn)
     return str(messages[last].text), Preamble("\n\n".join(system), tuple(turns))
+
+
+def _as_turn(message: BaseMessage, text: str) -> BaseMessage | None:
+    """A message as a turn the root model can read; ``None`` when it says nothing."""
+    if isinstance(message, AIMessage):
+        calls = [{"name": call["name"], "args": call["args"]} for call in message.tool_calls]
+        if calls:
+            text = f"{text}\n[tool calls: {json.dumps(calls)}]".strip()
+        return AIMessage(content=text) if text else None
+    if not text:
+        return None
+    if isinstance(message, HumanMessage):
+        return HumanMessage(content=text)
+    if isinstance(message, ToolMessage):
+        return HumanMessage(
+            content=f"[result of tool {message.name or message.tool_call_id}] {text}"
+        )
+    return HumanMessage(content=f"[{message.type}] {text}")

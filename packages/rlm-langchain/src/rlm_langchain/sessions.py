@@ -83,10 +83,13 @@ class Conversation:
         context: str | list[str] | None,
         config: RunnableConfig | None,
         preamble: Preamble,
-    ) -> tuple[str, Trace]:
+        *,
+        output_type: Any = None,
+    ) -> tuple[Any, Trace]:
         """One turn in the session: its calls are children of ``config``'s run."""
+        context = context if self.first_turn else None
         with self._turn(config, preamble, None):
-            return self.session.run(query, context if self.first_turn else None)
+            return self.session.run(query, context, output_type=output_type)
 
     async def arun(
         self,
@@ -94,10 +97,13 @@ class Conversation:
         context: str | list[str] | None,
         config: RunnableConfig | None,
         preamble: Preamble,
-    ) -> tuple[str, Trace]:
+        *,
+        output_type: Any = None,
+    ) -> tuple[Any, Trace]:
         """``run`` on the async engine (a wrapped retriever is searched on this loop)."""
+        context = context if self.first_turn else None
         with self._turn(config, preamble, asyncio.get_running_loop()):
-            return await self.session.arun(query, context if self.first_turn else None)
+            return await self.session.arun(query, context, output_type=output_type)
 
     @property
     def first_turn(self) -> bool:
