@@ -37,6 +37,7 @@ EXPECTED = {
         "run_over_find",
         "run_peak_memory_over_raw",
     },
+    "bench_file_context.py": {"host_peak_rss_gib", "worker_peak_rss_gib", "regex_over_grep"},
     "bench_steps.py": {
         "engine_cpu_ms_per_step",
         "engine_wall_ms_per_step",

@@ -31,6 +31,7 @@ from rlm_core.repl.isolated.process import IMPORT_ROOT
 WORKER_MODULES = {
     "rlm_core",
     "rlm_core._lazy",
+    "rlm_core._mapped_text",  # file-backed contexts: the worker maps the files itself
     "rlm_core.context",
     "rlm_core.errors",
     "rlm_core.repl",

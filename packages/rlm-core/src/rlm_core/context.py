@@ -1,13 +1,19 @@
-"""The long context, held once as a single string plus document boundaries."""
+"""The long context: held once as a single string plus document boundaries, or left in
+files and memory-mapped (``Context.from_file`` / ``from_files``, see ``FileContext``)."""
 
 from __future__ import annotations
 
+import glob
+import os
 import re
 from array import array
 from bisect import bisect_right
-from collections.abc import Iterable, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple, overload
 
+from rlm_core._mapped_text import FileChangedError as FileChangedError
+from rlm_core._mapped_text import MappedFile, MappedText
 from rlm_core.errors import ContextError
 
 DEFAULT_SEPARATOR = "\n\n---\n\n"
@@ -88,6 +94,21 @@ class Context:
             starts.append(0)
             lengths.append(0)
         return cls(text, starts, lengths, separator)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> FileContext:
+        """One UTF-8 file, memory-mapped read-only and never loaded whole."""
+        return FileContext([MappedFile(_path_text(path))])
+
+    @classmethod
+    def from_files(
+        cls,
+        paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+        separator: str = DEFAULT_SEPARATOR,
+    ) -> FileContext:
+        """One document per file, memory-mapped read-only: a list of paths, or a glob such
+        as ``"logs/**/*.log"`` (sorted; ``**`` recurses)."""
+        return FileContext(_open_files(_file_names(paths)), separator)
 
     @classmethod
     def coerce(cls, value: Any) -> Context:
@@ -222,3 +243,164 @@ class Context:
 
     def __repr__(self) -> str:
         return f"Context(chars={len(self.text)}, documents={len(self._starts)})"
+
+
+# -- file-backed contexts ----------------------------------------------------------------------
+class FileContext(Context):
+    """A ``Context`` over memory-mapped UTF-8 files (one document per file)."""
+
+    __slots__ = ()
+
+    def __init__(self, files: Sequence[MappedFile], separator: str = DEFAULT_SEPARATOR) -> None:
+        if not files:
+            raise ContextError("a file-backed context needs at least one file")
+        text = MappedText(files, separator)
+        starts, lengths = array("q"), array("q")
+        offset = 0
+        for file in files:
+            starts.append(offset)
+            lengths.append(file.chars)
+            offset += file.chars + len(separator)
+        self.text = text  # type: ignore[assignment]  # str-like, see MappedText
+        self.separator = separator
+        self._starts = starts
+        self._lengths = lengths
+        self._metadata = None
+
+    @property
+    def mapped(self) -> MappedText:
+        """The text, typed as what it is."""
+        text: Any = self.text
+        return text  # type: ignore[no-any-return]
+
+    @property
+    def files(self) -> list[MappedFile]:
+        return self.mapped.files
+
+    # -- searching ------------------------------------------------------------------------------
+    def find(
+        self,
+        pattern: str,
+        regex: bool = False,
+        max_matches: int = 100,
+        case_sensitive: bool = True,
+    ) -> list[Match]:
+        """As ``Context.find``; the text is searched a window at a time."""
+        if not isinstance(pattern, str) or not pattern:
+            raise ValueError("find needs a non-empty string pattern")
+        flags = 0 if case_sensitive else re.IGNORECASE
+        if not regex and case_sensitive:  # overlapping hits, like str.find in a loop
+            compiled = re.compile(f"(?={re.escape(pattern)})")
+            width = len(pattern)
+        else:
+            compiled = re.compile(pattern if regex else re.escape(pattern), flags)
+            width = -1
+        matches: list[Match] = []
+        for start, end, _ in self.mapped.finditer(compiled):
+            if len(matches) >= max_matches:
+                break
+            matches.append(self._match(start, start + width if width >= 0 else end))
+        return matches
+
+    # -- pieces ---------------------------------------------------------------------------------
+    def chunk(self, size: int, overlap: int = 0) -> Sequence[str]:  # type: ignore[override]
+        """Lazy ``size``-char pieces overlapping by ``overlap``: read one at a time."""
+        if size <= 0:
+            raise ValueError(f"chunk size must be positive, got {size}")
+        if not 0 <= overlap < size:
+            raise ValueError(f"overlap must be >= 0 and < size ({size}), got {overlap}")
+        stride = size - overlap
+        starts = range(0, max(len(self.text) - overlap, 1), stride)
+        return LazyPieces(self.mapped, [(start, start + size) for start in starts])
+
+    def chunk_documents(self, docs_per_chunk: int = 10) -> Sequence[str]:  # type: ignore[override]
+        """Lazy groups of ``docs_per_chunk`` whole documents."""
+        if docs_per_chunk <= 0:
+            raise ValueError(f"docs_per_chunk must be positive, got {docs_per_chunk}")
+        count = len(self._starts)
+        spans = []
+        for first in range(0, count, docs_per_chunk):
+            last = min(first + docs_per_chunk, count) - 1
+            spans.append((self._starts[first], self._starts[last] + self._lengths[last]))
+        return LazyPieces(self.mapped, spans)
+
+    def metadata(self) -> dict[str, Any]:
+        data = super().metadata()
+        data["file_backed"] = (
+            f"{len(self.files)} memory-mapped file(s): slice and search P; whole-text "
+            "str operations on P (str(P), P.split()) are refused"
+        )
+        return data
+
+    def close(self) -> None:
+        """Unmap the files (the context cannot be read afterwards)."""
+        self.mapped.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"FileContext(chars={len(self.text)}, documents={len(self._starts)}, "
+            f"files={[file.path for file in self.files[:3]]})"
+        )
+
+
+class LazyPieces(Sequence[str]):
+    """A sequence of text pieces read from the mapped text only when asked for."""
+
+    def __init__(self, text: MappedText, spans: list[tuple[int, int]]) -> None:
+        self._text = text
+        self._spans = spans
+
+    def __len__(self) -> int:
+        return len(self._spans)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        if isinstance(index, slice):
+            return [self._text[start:end] for start, end in self._spans[index]]
+        start, end = self._spans[index]
+        return self._text[start:end]
+
+    def __iter__(self) -> Iterator[str]:
+        for start, end in self._spans:
+            yield self._text[start:end]
+
+    def __repr__(self) -> str:
+        return f"<{len(self._spans)} pieces of the file-backed text, read on access>"
+
+
+def _path_text(path: Any) -> str:
+    if not isinstance(path, str | os.PathLike):
+        raise ContextError(f"a context file path must be a str or Path, got {type(path).__name__}")
+    return str(Path(path).expanduser())
+
+
+def _file_names(paths: Any) -> list[str]:
+    if isinstance(paths, str | os.PathLike):
+        spec = os.fspath(paths)
+        if not any(char in spec for char in "*?["):
+            return [_path_text(spec)]
+        found = sorted(m for m in glob.glob(spec, recursive=True) if os.path.isfile(m))
+        if not found:
+            raise ContextError(f"the pattern {spec!r} matches no files")
+        return found
+    names = [_path_text(path) for path in paths]
+    if not names:
+        raise ContextError("from_files needs at least one path")
+    return names
+
+
+def _open_files(names: list[str]) -> list[MappedFile]:
+    files: list[MappedFile] = []
+    try:
+        for name in names:
+            files.append(MappedFile(name))
+    except BaseException:
+        for file in files:
+            file.close()
+        raise
+    return files

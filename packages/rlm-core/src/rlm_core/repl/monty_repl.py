@@ -91,6 +91,11 @@ class MontyREPL:
             raise ConfigError(
                 f"monty backend: duration_seconds must be > 0, got {duration_seconds!r}"
             )
+        if not isinstance(toolkit.context.text, str):
+            raise ReplError(
+                'repl_backend="monty" needs the context text in memory; a file-backed context '
+                '(Context.from_file) runs on the "isolated" or "python" backend'
+            )
         self._monty = _import_monty()
         self.toolkit = toolkit
         self.max_output_chars = max_output_chars

@@ -19,6 +19,8 @@ import time
 import weakref
 from typing import Any
 
+from rlm_core._mapped_text import MAX_CONTEXT_FILES, files_to_wire
+from rlm_core.context import FileContext
 from rlm_core.errors import ReplError
 from rlm_core.repl.base import DEFAULT_MAX_OUTPUT_CHARS, ExecResult, cap_output
 from rlm_core.repl.context_helpers import ContextHelpers
@@ -147,10 +149,21 @@ class IsolatedREPL:
         except OSError as error:
             raise ReplError(f'repl_backend="isolated": cannot start a worker: {error}') from None
         try:
-            if fill_context:  # while the new interpreter boots
-                self._init["text_bytes"] = fill_memfd(self._res.text_fd, self.toolkit.context)
+            fds = [self._res.text_fd]
+            context = self.toolkit.context
+            if isinstance(context, FileContext):  # the worker maps the same files itself
+                fds = [file.fd for file in context.files]
+                if len(fds) > MAX_CONTEXT_FILES:
+                    raise ReplError(
+                        f'repl_backend="isolated" maps at most {MAX_CONTEXT_FILES} context '
+                        f"files, this context has {len(fds)}: join small files into fewer "
+                        'ones, or use repl_backend="python" for trusted code'
+                    )
+                self._init["mapped"] = files_to_wire(context.files)
+            elif fill_context:  # while the new interpreter boots
+                self._init["text_bytes"] = fill_memfd(self._res.text_fd, context)
             init = {**self._init, "variables": self._variables}
-            worker.handshake(init, self._res.text_fd, start_seconds=self.limits.start_seconds)
+            worker.handshake(init, fds, start_seconds=self.limits.start_seconds)
         except WorkerStartError as error:
             raise ReplError(f'repl_backend="isolated": {error}') from None
         except BaseException:

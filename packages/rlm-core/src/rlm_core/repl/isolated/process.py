@@ -98,11 +98,11 @@ class WorkerProcess:
         self.pid = self.proc.pid
         self._cpu_hard = resource.getrlimit(resource.RLIMIT_CPU)[1]  # inherited from the host
 
-    def handshake(self, init: dict[str, Any], text_fd: int, *, start_seconds: float) -> None:
-        """Send the context memfd and the start-up message; return once the worker is
-        confined and ready."""
+    def handshake(self, init: dict[str, Any], fds: list[int], *, start_seconds: float) -> None:
+        """Send the context's descriptors (the memfd, or the read-only context files) and the
+        start-up message; return once the worker is confined and ready."""
         try:
-            socket.send_fds(self.sock, [b"F"], [text_fd])
+            socket.send_fds(self.sock, [b"F"], fds)
             send_message(self.sock, {**init, "scratch": self.scratch})
             deadline = time.monotonic() + start_seconds
             reply = loads_plain(recv_bytes(self.sock, max_bytes=1 << 16, deadline=deadline))

@@ -22,7 +22,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from rlm_core.context import Context
+from rlm_core._mapped_text import MAX_CONTEXT_FILES, files_from_wire
+from rlm_core.context import Context, FileContext
 from rlm_core.repl.base import REPL_FILENAME, OutputBuffer, format_error, split_last_expression
 from rlm_core.repl.context_helpers import ContextHelpers
 from rlm_core.repl.isolated import sandbox
@@ -194,22 +195,29 @@ def _load_text(fd: int, size: int) -> str:
         os.close(fd)
 
 
+def _context(fds: list[int], init: dict[str, Any]) -> Context:
+    """The context: mapped from the read-only files the host passed (file-backed), or
+    decoded from the sealed memfd."""
+    if "mapped" in init:
+        return FileContext(files_from_wire(fds, init["mapped"]), init["separator"])
+    return Context(
+        _load_text(fds[0], init["text_bytes"]),
+        init["starts"],
+        init["lengths"],
+        init["separator"],
+    )
+
+
 def main(sock_fd: int) -> None:
     """Entry point (see ``process.BOOTSTRAP``): wait for the context memfd and the start-up
     message, confine, then serve."""
     channel = Channel(socket.socket(fileno=sock_fd))
     try:
-        _, fds, _, _ = socket.recv_fds(channel.sock, 1, 1)
-        if len(fds) != 1:
+        _, fds, _, _ = socket.recv_fds(channel.sock, 1, MAX_CONTEXT_FILES)
+        if not fds:
             raise PeerClosed("the host closed the channel before sending the context")
-        text_fd = fds[0]
         init = channel.receive()
-        context = Context(
-            _load_text(text_fd, init["text_bytes"]),
-            init["starts"],
-            init["lengths"],
-            init["separator"],
-        )
+        context = _context(fds, init)
         worker = Worker(channel, context, init)
         os.chdir(init["scratch"])
         sandbox.set_limits(
