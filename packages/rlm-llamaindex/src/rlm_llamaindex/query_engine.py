@@ -139,7 +139,7 @@ class RLMQueryEngine(BaseQueryEngine):
         """Async ``query``; with ``streaming=True`` an ``AsyncStreamingResponse``."""
         if not self.streaming:
             return await super().aquery(str_or_query_bundle)
-        return await stream_async(self, _bundle(str_or_query_bundle), self._arun)
+        return await stream_async(self, _bundle(str_or_query_bundle), self._arun, self._run)
 
     # ``query`` / ``aquery`` open their own spans when streaming (closed when the run ends)
     # and delegate to the base class's spanned methods otherwise.

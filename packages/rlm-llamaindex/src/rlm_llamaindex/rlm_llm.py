@@ -187,7 +187,7 @@ class RLMLLM(LLM):
         self, messages: Sequence[ChatMessage], **kwargs: Any
     ) -> ChatResponseAsyncGen:
         self._inputs(messages)
-        pieces = pieces_from_task(
+        pieces, _ = pieces_from_task(
             self._runner.options,
             lambda listeners: self._arun(messages, listeners),
             context=contextvars.copy_context(),

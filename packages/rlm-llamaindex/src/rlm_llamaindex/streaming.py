@@ -181,9 +181,16 @@ def pieces_from_task(
     *,
     context: contextvars.Context,
     finish: Finish,
-) -> AsyncGenerator[str, None]:
-    """``pieces_from_thread`` for ``arun``: the run is an asyncio task on the running loop."""
+    sync_run: Callable[[list[Any]], RunResult] | None = None,
+) -> tuple[AsyncGenerator[str, None], Callable[[], str | None]]:
+    """``pieces_from_thread`` for ``arun``: the run is an asyncio task on the running loop.
+
+    Also returns ``take_over()``: called from the loop's own thread while the task has
+    not started (a synchronous ``str(response)`` inside the loop, as a tool's ``acall``
+    does, blocks the loop the task needs), it runs ``sync_run`` there instead and
+    returns the answer; otherwise it returns ``None``."""
     loop = asyncio.get_running_loop()
+    started = threading.Event()
     pieces: asyncio.Queue[Any] = asyncio.Queue()
 
     def emit(piece: str) -> None:
@@ -200,6 +207,7 @@ def pieces_from_task(
     tap = tap_for(options, emit)
 
     async def work() -> None:
+        started.set()
         result: RunResult | None = None
         error: BaseException | None = None
         try:
@@ -218,7 +226,47 @@ def pieces_from_task(
     task = loop.create_task(work(), context=context)
     _RUNNING.add(task)  # the loop keeps only weak references to tasks
     task.add_done_callback(_RUNNING.discard)
-    return _adrain(pieces)
+
+    def take_over() -> str | None:
+        if sync_run is None or started.is_set() or not _blocks(loop):
+            return None
+        started.set()
+        task.cancel()  # never started, so none of its code runs
+        try:
+            result = context.run(sync_run, [])
+        except BaseException as error:
+            finish(None, error)
+            pieces.put_nowait(error)
+            raise
+        finish(result, None)
+        for piece in words(result.answer):
+            pieces.put_nowait(piece)
+        pieces.put_nowait(_DONE)
+        return result.answer
+
+    return _adrain(pieces), take_over
+
+
+def _blocks(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether this thread is the one running ``loop`` (so waiting here would block it)."""
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
+class RLMAsyncStreamingResponse(AsyncStreamingResponse):
+    """An ``AsyncStreamingResponse`` that ``str()`` can also finish from inside its loop."""
+
+    take_over: Callable[[], str | None] | None = None
+
+    def __str__(self) -> str:
+        if self.response_txt is None and self.take_over is not None:
+            answer = self.take_over()
+            if answer is not None:
+                self.response_txt = answer
+                return answer
+        return super().__str__()
 
 
 def stream_sync(engine: Any, query: QueryBundle, run: Run) -> StreamingResponse:
@@ -247,7 +295,9 @@ def stream_sync(engine: Any, query: QueryBundle, run: Run) -> StreamingResponse:
     return holder[0]
 
 
-async def stream_async(engine: Any, query: QueryBundle, run: AsyncRun) -> AsyncStreamingResponse:
+async def stream_async(
+    engine: Any, query: QueryBundle, run: AsyncRun, sync_run: Run
+) -> AsyncStreamingResponse:
     """Start ``run`` as an asyncio task; an ``AsyncStreamingResponse`` over its answer."""
     scope = QueryScope(engine, query, "aquery")
     outcome = _Outcome()
@@ -258,18 +308,19 @@ async def stream_async(engine: Any, query: QueryBundle, run: AsyncRun) -> AsyncS
             outcome.fill(result)
         scope.close(holder[0], error)
 
-    pieces = pieces_from_task(
+    pieces, take_over = pieces_from_task(
         engine._runner.options,
         lambda listeners: run(query, listeners),
         context=scope.context(),
         finish=finish,
+        sync_run=lambda listeners: sync_run(query, listeners),
     )
-    holder.append(
-        AsyncStreamingResponse(
-            response_gen=pieces, source_nodes=outcome.sources, metadata=outcome.metadata
-        )
+    response = RLMAsyncStreamingResponse(
+        response_gen=pieces, source_nodes=outcome.sources, metadata=outcome.metadata
     )
-    return holder[0]
+    response.take_over = take_over
+    holder.append(response)
+    return response
 
 
 def _drain(pieces: queue.Queue[Any]) -> Generator[str, None, None]:
