@@ -74,3 +74,14 @@ def check_headers(headers: object) -> None:
         isinstance(key, str) and isinstance(value, str) for key, value in headers.items()
     ):
         raise ConfigError("headers must be a mapping of str to str")
+
+
+def check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
+    if value is not None and value not in choices:
+        wanted = " or ".join(repr(choice) for choice in choices)
+        raise ConfigError(f"{name} must be {wanted} (or None to choose by model), got {value!r}")
+
+
+def check_optional_flag(name: str, value: object) -> None:
+    if value is not None and not isinstance(value, bool):
+        raise ConfigError(f"{name} must be True, False or None (choose by model), got {value!r}")

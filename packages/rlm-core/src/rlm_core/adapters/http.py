@@ -1,7 +1,8 @@
 """A configurable chat adapter over HTTP + JSON, with retries and connection reuse.
 
 ``GenericChatAdapter`` speaks the OpenAI chat-completions format by default;
-``payload_builder`` and ``response_parser`` adapt it to any other JSON API.
+``payload_builder`` and ``response_parser`` adapt it to any other JSON API
+(see ``_hooks`` for how they are called and what they may return).
 Sync and async calls share one decision path: every attempt ends in either a
 parsed ``ModelResponse``, a number of seconds to wait before retrying, or an
 ``AdapterError``.
@@ -10,7 +11,6 @@ parsed ``ModelResponse``, a number of seconds to wait before retrying, or an
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import logging
 import time
@@ -23,13 +23,18 @@ import httpx
 
 from rlm_core.adapters import _http_checks
 from rlm_core.adapters._clients import ClientPool
+from rlm_core.adapters._hooks import (
+    as_model_response,
+    bind_payload_builder,
+    check_response_parser,
+)
 from rlm_core.adapters._openai_format import (
     build_openai_payload,
     error_message,
     parse_openai_response,
 )
 from rlm_core.adapters._retry import RETRY_STATUSES, RetryPolicy, parse_retry_after
-from rlm_core.adapters.base import Message, ModelResponse, Usage
+from rlm_core.adapters.base import Message, ModelResponse
 from rlm_core.errors import AdapterError, ConfigError
 
 __all__ = [
@@ -46,11 +51,12 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-PayloadBuilder = Callable[[list[Message], str, int, float], dict[str, Any]]
-"""``(messages, model, max_tokens, temperature) -> JSON request body``."""
+PayloadBuilder = Callable[..., dict[str, Any]]
+"""Called by keyword with any of ``messages``, ``model``, ``max_tokens``, ``temperature``
+(the names its parameters have); returns the JSON request body."""
 
-ResponseParser = Callable[[Any], ModelResponse | str]
-"""``(decoded JSON reply) -> ModelResponse`` or the reply text alone."""
+ResponseParser = Callable[[Any], ModelResponse | str | tuple[str, Any]]
+"""``(decoded JSON reply) -> ModelResponse``, the reply text, or ``(text, usage)``."""
 
 _RETRYABLE_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 _SECRET_HEADER_WORDS = ("authorization", "api-key", "apikey", "token", "secret", "cookie")
@@ -111,6 +117,8 @@ class GenericChatAdapter:
         _http_checks.check_number("backoff_max", backoff_max)
         _http_checks.check_callable("payload_builder", payload_builder)
         _http_checks.check_callable("response_parser", response_parser)
+        if response_parser is not None:
+            check_response_parser(response_parser)
         _http_checks.check_headers(headers)
         self.base_url = base_url.strip().rstrip("/")
         self.path = path
@@ -119,6 +127,7 @@ class GenericChatAdapter:
         self.retry_policy = RetryPolicy(max_retries, float(backoff_base), float(backoff_max))
         self.payload_builder: PayloadBuilder = payload_builder or build_openai_payload
         self.response_parser: ResponseParser = response_parser or parse_openai_response
+        self._build_payload = bind_payload_builder(self.payload_builder)
         self.extra_body: dict[str, Any] = dict(extra_body or {})
         self._api_key = api_key or None
         self._url = _http_checks.join_url(self.base_url, path)
@@ -158,7 +167,7 @@ class GenericChatAdapter:
             except httpx.TransportError as exc:
                 outcome = self._after_transport_error(exc, attempt)
             else:
-                outcome = self._after_response(response, attempt)
+                outcome = self._after_response(response, attempt, messages)
             if isinstance(outcome, ModelResponse):
                 return outcome
             time.sleep(outcome)
@@ -181,7 +190,7 @@ class GenericChatAdapter:
             except httpx.TransportError as exc:
                 outcome = self._after_transport_error(exc, attempt)
             else:
-                outcome = self._after_response(response, attempt)
+                outcome = self._after_response(response, attempt, messages)
             if isinstance(outcome, ModelResponse):
                 return outcome
             await asyncio.sleep(outcome)
@@ -221,11 +230,13 @@ class GenericChatAdapter:
 
     # ------------------------------------------------------------------ one attempt
 
-    def _after_response(self, response: httpx.Response, attempt: int) -> ModelResponse | float:
+    def _after_response(
+        self, response: httpx.Response, attempt: int, messages: list[Message]
+    ) -> ModelResponse | float:
         """Parse a 2xx reply, return the wait before a retry, or raise ``AdapterError``."""
         status = response.status_code
         if 200 <= status < 300:
-            return self._parse(response)
+            return self._parse(response, messages)
         policy = self.retry_policy
         if policy.retries_status(status) and policy.allows_retry(attempt):
             delay = policy.delay(attempt, response.headers.get("retry-after"))
@@ -252,7 +263,7 @@ class GenericChatAdapter:
         )
 
     def _encode(self, messages: list[Message], max_tokens: int, temperature: float) -> bytes:
-        payload = self.payload_builder(messages, self.model, max_tokens, temperature)
+        payload = self._build_payload(messages, self.model, max_tokens, temperature)
         if not isinstance(payload, dict):
             raise ConfigError(
                 f"payload_builder returned {type(payload).__name__}; it must return a dict "
@@ -268,7 +279,7 @@ class GenericChatAdapter:
                 "and extra_body"
             ) from exc
 
-    def _parse(self, response: httpx.Response) -> ModelResponse:
+    def _parse(self, response: httpx.Response, messages: list[Message]) -> ModelResponse:
         status = response.status_code
         try:
             data = response.json()
@@ -286,20 +297,7 @@ class GenericChatAdapter:
                 f"unexpected reply from POST {self.url}: {self._redact(detail)}",
                 status_code=status,
             ) from exc
-        return self._as_model_response(result, status)
-
-    def _as_model_response(self, result: object, status: int) -> ModelResponse:
-        if isinstance(result, str):
-            return ModelResponse(text=result, usage=Usage(), model=self.model)
-        if not isinstance(result, ModelResponse):
-            raise AdapterError(
-                f"response_parser returned {type(result).__name__}; it must return a "
-                "ModelResponse or a str",
-                status_code=status,
-            )
-        if result.model is None:
-            return dataclasses.replace(result, model=self.model)
-        return result
+        return as_model_response(result, model=self.model, messages=messages, status=status)
 
     # ------------------------------------------------------------------ errors
 
