@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import pickle
+
 import pytest
 
 from rlm_core import Context, ContextError
+from rlm_core.context import MAX_LISTED_DOCUMENTS, Chunk, DocumentChunk, Match
 
 
 def test_from_text_keeps_the_same_string_object() -> None:
@@ -67,10 +70,32 @@ def test_find_plain_regex_and_case() -> None:
         ctx.find("")
 
 
+def test_find_matches_unpack_as_start_end_text_and_keep_their_extras() -> None:
+    ctx = Context.from_documents(["alpha needle", "beta needle"])
+    found = ctx.find("needle")
+    assert [(start, end, text) for start, end, text in found] == [
+        (6, 12, "needle"),
+        (24, 30, "needle"),
+    ]
+    assert found[0] == (6, 12, "needle")
+    second = found[1]
+    assert (second.start, second.end, second.text, second.doc_index) == (24, 30, "needle", 1)
+    assert "beta needle" in second.snippet
+    assert "doc_index=1" in repr(second)
+    copy = pickle.loads(pickle.dumps(second))
+    assert isinstance(copy, Match) and copy == second and copy.snippet == second.snippet
+
+
 def test_chunk_with_overlap_covers_everything() -> None:
     ctx = Context.from_text("abcdefghij")
-    assert ctx.chunk(4) == ["abcd", "efgh", "ij"]
-    assert ctx.chunk(4, overlap=2) == ["abcd", "cdef", "efgh", "ghij"]
+    assert ctx.chunk(4) == [(0, 4, "abcd"), (4, 8, "efgh"), (8, 10, "ij")]
+    assert [str(piece) for piece in ctx.chunk(4, overlap=2)] == ["abcd", "cdef", "efgh", "ghij"]
+    assert [piece.start for piece in ctx.chunk(4, overlap=2)] == [0, 2, 4, 6]
+    for start, end, text in ctx.chunk(3):
+        assert ctx.slice(start, end) == text
+    piece = ctx.chunk(4)[1]
+    assert isinstance(piece, Chunk) and piece.text == "efgh" and f"<{piece}>" == "<efgh>"
+    assert pickle.loads(pickle.dumps(piece)) == piece
     with pytest.raises(ValueError, match="positive"):
         ctx.chunk(0)
     with pytest.raises(ValueError, match="overlap"):
@@ -80,9 +105,33 @@ def test_chunk_with_overlap_covers_everything() -> None:
 def test_chunk_documents_groups_whole_documents() -> None:
     docs = [f"doc{i}" for i in range(5)]
     ctx = Context.from_documents(docs, separator="\n")
-    assert ctx.chunk_documents(2) == ["doc0\ndoc1", "doc2\ndoc3", "doc4"]
+    groups = ctx.chunk_documents(2)
+    assert groups == [(0, 2, ["doc0", "doc1"]), (2, 4, ["doc2", "doc3"]), (4, 5, ["doc4"])]
+    first, end, documents = groups[1]
+    assert documents == docs[first:end]
+    assert [str(group) for group in groups] == ["doc0\ndoc1", "doc2\ndoc3", "doc4"]
+    assert isinstance(groups[0], DocumentChunk) and groups[0].text == "doc0\ndoc1"
+    assert pickle.loads(pickle.dumps(groups[0])).text == "doc0\ndoc1"
     with pytest.raises(ValueError):
         ctx.chunk_documents(0)
+
+
+def test_metadata_has_the_pyrlm_keys_and_ours() -> None:
+    single = Context.from_text("hello").metadata()
+    assert single["context_type"] == "string"
+    assert single["total_length"] == single["total_chars"] == 5
+    assert single["num_documents"] == 1
+    assert "document_lengths" not in single
+    docs = Context.from_documents(["ab", "cde", ""]).metadata()
+    assert docs["context_type"] == "document_list"
+    assert docs["document_lengths"] == [2, 3, 0]
+    assert docs["min_document_chars"] == 0
+    assert Context.from_documents(["only one"]).metadata()["context_type"] == "document_list"
+    many = Context.from_documents(["x"] * (MAX_LISTED_DOCUMENTS + 1)).metadata()
+    assert "document_lengths" not in many
+    assert many["num_documents"] == MAX_LISTED_DOCUMENTS + 1
+    docs["document_lengths"].append(99)  # callers get a copy
+    assert Context.from_documents(["ab", "cde", ""]).metadata()["document_lengths"] == [2, 3, 0]
 
 
 def test_page_and_metadata_without_content() -> None:
@@ -95,4 +144,4 @@ def test_page_and_metadata_without_content() -> None:
     assert meta["total_chars"] == ctx.len_chars()
     assert meta["num_documents"] == 2
     assert meta["max_document_chars"] == 5000
-    assert "x" not in str(meta).replace("max", "")
+    assert "xxx" not in str(meta) and "yyy" not in str(meta)

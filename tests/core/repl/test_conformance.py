@@ -95,10 +95,26 @@ def test_context_helpers(repl: REPL) -> None:
     assert run(repl, "print(peek(5), tail(5))") == "alpha omega\n"
     assert "needle" in run(repl, "print(grep('NEEDLE', window=5))")
     assert run(repl, "print(extract_after('needle is', 8))") == "42 here\n"
-    assert run(repl, "m = ctx.find('needle')\nprint(m[0].start, m[0].doc_index)") == "27 1\n"
+    assert run(repl, "m = ctx.find('needle')\nprint(m[0].start, m[0].text)") == "27 needle\n"
     assert run(repl, "print(len(ctx.chunk(10)), ctx.num_documents())") == "6 3\n"
+    assert run(repl, "for s, e, t in ctx.find('needle'): print(s, e, t)") == "27 33 needle\n"
+    assert run(repl, "s, e, t = ctx.chunk(10)[1]\nprint(s, e, t == P[s:e])") == "10 20 True\n"
+    assert run(repl, "a, b, docs = ctx.chunk_documents(2)[1]\nprint(a, b, len(docs))") == "2 3 1\n"
+    assert run(repl, "print(ctx.metadata()['context_type'])") == "document_list\n"
     run(repl, "v = 1")
     assert "v: int" in run(repl, "print(SHOW_VARS())")
+
+
+@pytest.mark.parametrize("backend", ["python", "isolated"])
+def test_matches_keep_document_and_snippet_where_objects_live_in_the_repl(backend: str) -> None:
+    # monty copies values into its own types, so there a match is the (start, end, text)
+    # named tuple only; ctx.document_at(start) gives the document.
+    repl, _ = make_repl(backend)
+    try:
+        code = "m = ctx.find('needle')[0]\nprint(m.doc_index, 'is 42' in m.snippet)"
+        assert run(repl, code) == "1 True\n"
+    finally:
+        repl.close()
 
 
 def test_subcall_and_retrieval_helpers(repl: REPL) -> None:
@@ -106,6 +122,7 @@ def test_subcall_and_retrieval_helpers(repl: REPL) -> None:
     assert run(repl, "print(llm_batch(['a', 'b']))") == "['sub-reply', 'sub-reply']\n"
     assert run(repl, "print(ask('q?', 'text'))") == "sub-reply\n"
     assert run(repl, "print(ask_chunks('q?', ['a', 'b']))") == "['sub-reply', 'sub-reply']\n"
+    assert run(repl, "print(len(ask_chunks('q?', ctx.chunk(30))))") == "2\n"
     assert run(repl, "print(llm_query_json('give JSON'))") == "{'k': 1}\n"
     assert run(repl, "print(pick_first_answer(['not found', 'yes']))") == "yes\n"
     assert run(repl, "print([h['doc_id'] for h in es_search('dogs')])") == "['d2']\n"

@@ -8,9 +8,9 @@ import os
 import re
 from array import array
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple, overload
+from typing import Any, Literal, Self, TypeVar, overload
 
 from rlm_core._mapped_text import FileChangedError as FileChangedError
 from rlm_core._mapped_text import MappedFile, MappedText
@@ -19,17 +19,147 @@ from rlm_core.errors import ContextError
 DEFAULT_SEPARATOR = "\n\n---\n\n"
 DEFAULT_PAGE_SIZE = 4000
 SNIPPET_RADIUS = 80
+# ``metadata()`` lists every document's length up to this many documents (it goes into the
+# first prompt); ``document_lengths()`` always has them all.
+MAX_LISTED_DOCUMENTS = 50
+
+ContextType = Literal["string", "document_list"]
+_Piece = TypeVar("_Piece", bound=tuple[Any, ...])
 
 
-class Match(NamedTuple):
-    """One hit of ``Context.find``: character offsets, the matched text,
-    the document it falls in, and a short snippet around it."""
+class Match(tuple[int, int, str]):
+    """One hit of ``Context.find``.
 
-    start: int
-    end: int
-    text: str
+    It unpacks as ``(start, end, text)`` like a plain tuple
+    (``for start, end, text in ctx.find(...)``) and also carries ``doc_index``
+    (the document the hit falls in) and ``snippet`` (the text around it).
+    ``_fields`` lets sandboxes that copy values (monty) rebuild it as a named
+    tuple of the three fields.
+    """
+
+    _fields = ("start", "end", "text")
     doc_index: int
     snippet: str
+
+    def __new__(
+        cls, start: int, end: int, text: str, doc_index: int = 0, snippet: str = ""
+    ) -> Self:
+        match = super().__new__(cls, (start, end, text))
+        match.doc_index = doc_index
+        match.snippet = snippet
+        return match
+
+    @property
+    def start(self) -> int:
+        return self[0]
+
+    @property
+    def end(self) -> int:
+        return self[1]
+
+    @property
+    def text(self) -> str:
+        return self[2]
+
+    def __reduce__(self) -> tuple[type[Match], tuple[int, int, str, int, str]]:
+        return (type(self), (self[0], self[1], self[2], self.doc_index, self.snippet))
+
+    def __repr__(self) -> str:
+        return (
+            f"Match(start={self[0]}, end={self[1]}, text={self[2]!r}, "
+            f"doc_index={self.doc_index}, snippet={self.snippet!r})"
+        )
+
+
+class Chunk(tuple[int, int, str]):
+    """One piece of ``Context.chunk``: unpacks as ``(start, end, text)``.
+
+    ``str(chunk)`` is its text, so a chunk can be handed to anything that wants
+    a string (``ask_chunks``, f-strings); ``chunk.text`` says so explicitly.
+    """
+
+    __slots__ = ()
+    _fields = ("start", "end", "text")
+
+    def __new__(cls, start: int, end: int, text: str) -> Self:
+        return super().__new__(cls, (start, end, text))
+
+    @property
+    def start(self) -> int:
+        return self[0]
+
+    @property
+    def end(self) -> int:
+        return self[1]
+
+    @property
+    def text(self) -> str:
+        return self[2]
+
+    def __str__(self) -> str:
+        return self[2]
+
+    def __reduce__(self) -> tuple[type[Chunk], tuple[int, int, str]]:
+        return (type(self), (self[0], self[1], self[2]))
+
+
+class DocumentChunk(tuple[int, int, list[str]]):
+    """One group of ``Context.chunk_documents``: unpacks as
+    ``(first_document, end_document, documents)`` (``end_document`` exclusive).
+
+    ``chunk.text`` and ``str(chunk)`` are the group's documents joined by the
+    context's separator.
+    """
+
+    _fields = ("start", "end", "documents")
+    separator: str
+
+    def __new__(cls, first: int, end: int, documents: list[str], separator: str = "") -> Self:
+        chunk = super().__new__(cls, (first, end, documents))
+        chunk.separator = separator
+        return chunk
+
+    @property
+    def start(self) -> int:
+        return self[0]
+
+    @property
+    def end(self) -> int:
+        return self[1]
+
+    @property
+    def documents(self) -> list[str]:
+        return self[2]
+
+    @property
+    def text(self) -> str:
+        return self.separator.join(self[2])
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __reduce__(self) -> tuple[type[DocumentChunk], tuple[int, int, list[str], str]]:
+        return (type(self), (self[0], self[1], self[2], self.separator))
+
+
+def chunk_text(value: object) -> str:
+    """The text of a chunk as the helpers take it.
+
+    A ``(start, end, text)`` or ``(first, end, documents)`` tuple — also after
+    a sandbox copied it into a plain tuple — gives its text; anything else is
+    ``str(value)``.
+    """
+    if isinstance(value, str):
+        return value
+    if isinstance(value, tuple) and len(value) == 3:
+        first, end, body = value
+        if isinstance(first, int) and isinstance(end, int):
+            if isinstance(body, str):
+                return body
+            if isinstance(body, list) and all(isinstance(item, str) for item in body):
+                separator = getattr(value, "separator", DEFAULT_SEPARATOR)
+                return str(separator).join(body)
+    return str(value)
 
 
 class Context:
@@ -39,7 +169,7 @@ class Context:
     kept beside the joined text, so the content is never stored twice.
     """
 
-    __slots__ = ("_lengths", "_metadata", "_starts", "separator", "text")
+    __slots__ = ("_lengths", "_metadata", "_starts", "context_type", "separator", "text")
 
     def __init__(
         self,
@@ -47,6 +177,7 @@ class Context:
         starts: Sequence[int] = (0,),
         lengths: Sequence[int] | None = None,
         separator: str = DEFAULT_SEPARATOR,
+        context_type: ContextType | None = None,
     ) -> None:
         if not isinstance(text, str):
             raise ContextError(
@@ -57,6 +188,7 @@ class Context:
         self.separator = separator
         self._starts = array("q", starts)
         self._lengths = array("q", lengths if lengths is not None else [len(text)])
+        self.context_type: ContextType = context_type or _type_for(len(self._starts))
         self._metadata: dict[str, Any] | None = None
 
     # -- construction -------------------------------------------------------------------------
@@ -93,12 +225,12 @@ class Context:
         if not starts:
             starts.append(0)
             lengths.append(0)
-        return cls(text, starts, lengths, separator)
+        return cls(text, starts, lengths, separator, "document_list")
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> FileContext:
         """One UTF-8 file, memory-mapped read-only and never loaded whole."""
-        return FileContext([MappedFile(_path_text(path))])
+        return FileContext([MappedFile(_path_text(path))], context_type="string")
 
     @classmethod
     def from_files(
@@ -108,7 +240,7 @@ class Context:
     ) -> FileContext:
         """One document per file, memory-mapped read-only: a list of paths, or a glob such
         as ``"logs/**/*.log"`` (sorted; ``**`` recurses)."""
-        return FileContext(_open_files(_file_names(paths)), separator)
+        return FileContext(_open_files(_file_names(paths)), separator, "document_list")
 
     @classmethod
     def coerce(cls, value: Any) -> Context:
@@ -204,42 +336,62 @@ class Context:
         snippet = text[max(start - SNIPPET_RADIUS, 0) : end + SNIPPET_RADIUS]
         return Match(start, end, text[start:end], self.document_at(start), snippet)
 
-    def chunk(self, size: int, overlap: int = 0) -> list[str]:
-        """Consecutive pieces of ``size`` chars, each overlapping the previous by ``overlap``."""
+    def chunk(self, size: int, overlap: int = 0) -> list[Chunk]:
+        """Consecutive pieces of ``size`` chars, each overlapping the previous by ``overlap``.
+
+        Each piece unpacks as ``(start, end, text)``; ``str(piece)`` is its text.
+        """
         if size <= 0:
             raise ValueError(f"chunk size must be positive, got {size}")
         if not 0 <= overlap < size:
             raise ValueError(f"overlap must be >= 0 and < size ({size}), got {overlap}")
         stride = size - overlap
         text = self.text
-        last = max(len(text) - overlap, 1)
-        return [text[i : i + size] for i in range(0, last, stride)]
+        length = len(text)
+        last = max(length - overlap, 1)
+        return [Chunk(i, min(i + size, length), text[i : i + size]) for i in range(0, last, stride)]
 
-    def chunk_documents(self, docs_per_chunk: int = 10) -> list[str]:
-        """Groups of ``docs_per_chunk`` whole documents, each group as one string."""
+    def chunk_documents(self, docs_per_chunk: int = 10) -> list[DocumentChunk]:
+        """Groups of ``docs_per_chunk`` whole documents.
+
+        Each group unpacks as ``(first_document, end_document, documents)``;
+        ``str(group)`` is its documents joined by the separator.
+        """
         if docs_per_chunk <= 0:
             raise ValueError(f"docs_per_chunk must be positive, got {docs_per_chunk}")
-        groups = []
         count = len(self._starts)
+        groups = []
         for first in range(0, count, docs_per_chunk):
-            last = min(first + docs_per_chunk, count) - 1
-            end = self._starts[last] + self._lengths[last]
-            groups.append(self.text[self._starts[first] : end])
+            end = min(first + docs_per_chunk, count)
+            documents = [self.get_document(index) for index in range(first, end)]
+            groups.append(DocumentChunk(first, end, documents, self.separator))
         return groups
 
     def metadata(self) -> dict[str, Any]:
-        """Sizes and shape of the context (never its content), for the first prompt."""
+        """Sizes and shape of the context (never its content), for the first prompt.
+
+        ``total_length``, ``context_type``, ``num_documents`` and (for 2 to
+        ``MAX_LISTED_DOCUMENTS`` documents) ``document_lengths``, plus
+        ``total_chars`` and the min/max/mean document size.
+        """
         if self._metadata is None:
             lengths = self._lengths
             count = len(lengths)
             self._metadata = {
+                "context_type": self.context_type,
+                "total_length": len(self.text),
                 "total_chars": len(self.text),
                 "num_documents": count,
                 "min_document_chars": min(lengths) if count else 0,
                 "max_document_chars": max(lengths) if count else 0,
                 "mean_document_chars": (sum(lengths) // count) if count else 0,
             }
-        return dict(self._metadata)
+            if 1 < count <= MAX_LISTED_DOCUMENTS:
+                self._metadata["document_lengths"] = list(lengths)
+        return {
+            key: list(value) if isinstance(value, list) else value
+            for key, value in self._metadata.items()
+        }
 
     def __repr__(self) -> str:
         return f"Context(chars={len(self.text)}, documents={len(self._starts)})"
@@ -251,7 +403,12 @@ class FileContext(Context):
 
     __slots__ = ()
 
-    def __init__(self, files: Sequence[MappedFile], separator: str = DEFAULT_SEPARATOR) -> None:
+    def __init__(
+        self,
+        files: Sequence[MappedFile],
+        separator: str = DEFAULT_SEPARATOR,
+        context_type: ContextType | None = None,
+    ) -> None:
         if not files:
             raise ContextError("a file-backed context needs at least one file")
         text = MappedText(files, separator)
@@ -265,6 +422,7 @@ class FileContext(Context):
         self.separator = separator
         self._starts = starts
         self._lengths = lengths
+        self.context_type = context_type or _type_for(len(files))
         self._metadata = None
 
     @property
@@ -303,26 +461,35 @@ class FileContext(Context):
         return matches
 
     # -- pieces ---------------------------------------------------------------------------------
-    def chunk(self, size: int, overlap: int = 0) -> Sequence[str]:  # type: ignore[override]
-        """Lazy ``size``-char pieces overlapping by ``overlap``: read one at a time."""
+    def chunk(self, size: int, overlap: int = 0) -> Sequence[Chunk]:  # type: ignore[override]
+        """Lazy ``size``-char ``Chunk`` pieces overlapping by ``overlap``: read one at a time."""
         if size <= 0:
             raise ValueError(f"chunk size must be positive, got {size}")
         if not 0 <= overlap < size:
             raise ValueError(f"overlap must be >= 0 and < size ({size}), got {overlap}")
         stride = size - overlap
-        starts = range(0, max(len(self.text) - overlap, 1), stride)
-        return LazyPieces(self.mapped, [(start, start + size) for start in starts])
+        length = len(self.text)
+        starts = range(0, max(length - overlap, 1), stride)
+        spans = [(start, min(start + size, length)) for start in starts]
+        text = self.mapped
+        return LazyPieces(len(spans), lambda i: Chunk(*spans[i], text[spans[i][0] : spans[i][1]]))
 
-    def chunk_documents(self, docs_per_chunk: int = 10) -> Sequence[str]:  # type: ignore[override]
-        """Lazy groups of ``docs_per_chunk`` whole documents."""
+    def chunk_documents(  # type: ignore[override]
+        self, docs_per_chunk: int = 10
+    ) -> Sequence[DocumentChunk]:
+        """Lazy ``DocumentChunk`` groups of ``docs_per_chunk`` whole documents."""
         if docs_per_chunk <= 0:
             raise ValueError(f"docs_per_chunk must be positive, got {docs_per_chunk}")
         count = len(self._starts)
-        spans = []
-        for first in range(0, count, docs_per_chunk):
-            last = min(first + docs_per_chunk, count) - 1
-            spans.append((self._starts[first], self._starts[last] + self._lengths[last]))
-        return LazyPieces(self.mapped, spans)
+        firsts = range(0, count, docs_per_chunk)
+
+        def group(index: int) -> DocumentChunk:
+            first = firsts[index]
+            end = min(first + docs_per_chunk, count)
+            documents = [self.get_document(doc) for doc in range(first, end)]
+            return DocumentChunk(first, end, documents, self.separator)
+
+        return LazyPieces(len(firsts), group)
 
     def metadata(self) -> dict[str, Any]:
         data = super().metadata()
@@ -343,34 +510,39 @@ class FileContext(Context):
         )
 
 
-class LazyPieces(Sequence[str]):
-    """A sequence of text pieces read from the mapped text only when asked for."""
+class LazyPieces(Sequence[_Piece]):
+    """A sequence of pieces of the mapped text, each read only when asked for."""
 
-    def __init__(self, text: MappedText, spans: list[tuple[int, int]]) -> None:
-        self._text = text
-        self._spans = spans
+    def __init__(self, count: int, read: Callable[[int], _Piece]) -> None:
+        self._count = count
+        self._read = read
 
     def __len__(self) -> int:
-        return len(self._spans)
+        return self._count
 
     @overload
-    def __getitem__(self, index: int) -> str: ...
+    def __getitem__(self, index: int) -> _Piece: ...
 
     @overload
-    def __getitem__(self, index: slice) -> list[str]: ...
+    def __getitem__(self, index: slice) -> list[_Piece]: ...
 
-    def __getitem__(self, index: int | slice) -> str | list[str]:
+    def __getitem__(self, index: int | slice) -> _Piece | list[_Piece]:
         if isinstance(index, slice):
-            return [self._text[start:end] for start, end in self._spans[index]]
-        start, end = self._spans[index]
-        return self._text[start:end]
+            return [self._read(i) for i in range(*index.indices(self._count))]
+        if not -self._count <= index < self._count:
+            raise IndexError(f"piece {index} out of range: there are {self._count}")
+        return self._read(index % self._count)
 
-    def __iter__(self) -> Iterator[str]:
-        for start, end in self._spans:
-            yield self._text[start:end]
+    def __iter__(self) -> Iterator[_Piece]:
+        for index in range(self._count):
+            yield self._read(index)
 
     def __repr__(self) -> str:
-        return f"<{len(self._spans)} pieces of the file-backed text, read on access>"
+        return f"<{self._count} pieces of the file-backed text, read on access>"
+
+
+def _type_for(documents: int) -> ContextType:
+    return "document_list" if documents > 1 else "string"
 
 
 def _path_text(path: Any) -> str:

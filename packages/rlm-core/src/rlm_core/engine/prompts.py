@@ -18,8 +18,9 @@ from rlm_core.errors import ConfigError
 
 ROOT_PROMPT = """\
 You answer questions about a long text that is too big to read at once. It is stored in a \
-Python REPL as the string variable P (ctx is the same text with helper methods). You never see \
-it directly: you write Python code, it runs, and you see what it prints.
+Python REPL as the string variable P (ctx is the same text with helper methods; ctx.find(s) \
+and ctx.chunk(size) return (start, end, text) tuples). You never see it directly: you write \
+Python code, it runs, and you see what it prints.
 
 Each reply: either one ```python code block, or the final answer on its own line as
 FINAL: <answer>

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rlm_core._jsonish import as_records, parse_json_reply
-from rlm_core.context import Context
+from rlm_core.context import Context, chunk_text
 from rlm_core.engine.tools import ToolCaller, tool_specs
 from rlm_core.repl.context_helpers import ContextHelpers
 from rlm_core.repl.helper_registry import HelperSpec, helper
@@ -292,7 +292,7 @@ class Toolkit(ContextHelpers):
 
 
 def _text(value: object) -> str:
-    return value if isinstance(value, str) else str(value)
+    return chunk_text(value)
 
 
 def _sequence(value: object) -> Sequence[Any]:

@@ -4,7 +4,7 @@ interpreter with no access to the host unless the host grants it.
 - The session runs in a ``monty`` worker subprocess from a one-worker pool; variables
   persist across ``exec`` calls. ``P`` is bound once per session (one copy into the worker).
 - Helpers are host (external) functions; ``ctx`` is a ``ClassInstance`` proxy whose public
-  ``Context`` methods run on the host (``ctx.find`` returns ``Match`` tuples).
+  ``Context`` methods run on the host (``ctx.find`` returns ``(start, end, text)`` named tuples).
 - ``SHOW_VARS()`` is rewritten to pass the variables bound so far (monty has no ``globals()``).
 - Limits: ``duration_seconds`` (execution time per exec, helper time excluded), ``memory_mb``
   (sandbox heap), ``max_recursion_depth``, ``max_helper_calls`` (host round trips per session).

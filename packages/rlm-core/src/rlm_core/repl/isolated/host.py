@@ -141,6 +141,7 @@ class IsolatedREPL:
             "starts": list(context._starts),
             "lengths": list(context._lengths),
             "separator": context.separator,
+            "context_type": context.context_type,
         }
 
     def _spawn(self, *, fill_context: bool = False) -> WorkerProcess:

@@ -199,12 +199,15 @@ def _context(fds: list[int], init: dict[str, Any]) -> Context:
     """The context: mapped from the read-only files the host passed (file-backed), or
     decoded from the sealed memfd."""
     if "mapped" in init:
-        return FileContext(files_from_wire(fds, init["mapped"]), init["separator"])
+        return FileContext(
+            files_from_wire(fds, init["mapped"]), init["separator"], init["context_type"]
+        )
     return Context(
         _load_text(fds[0], init["text_bytes"]),
         init["starts"],
         init["lengths"],
         init["separator"],
+        init["context_type"],
     )
 
 
