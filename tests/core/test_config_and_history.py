@@ -104,12 +104,14 @@ def test_max_history_tokens_is_deprecated_but_trims() -> None:
     assert max(len(call) for call in adapter.calls) < 2 + 2 * 6
 
 
-def test_conversation_history_off_sends_only_the_last_turn() -> None:
+def test_conversation_history_off_sends_only_system_and_current_user() -> None:
     rlm, adapter = make_rlm(
         [code("a = 1"), code("b = 2"), code("c = 3"), "FINAL: ok"], conversation_history=False
     )
     rlm.run("q", CTX)
-    assert [len(call) for call in adapter.calls] == [2, 4, 4, 4]
+    assert [len(call) for call in adapter.calls] == [2, 2, 2, 2]
+    assert "c = 3" in adapter.calls[3][1]["content"]
+    assert "b = 2" not in adapter.calls[3][1]["content"]
 
 
 def test_compaction_summarises_and_keeps_full_history_in_repl() -> None:

@@ -212,7 +212,8 @@ def test_token_budget_finalizes_or_raises() -> None:
     answer, trace = rlm.run("q", CTX)
     assert answer == "tight"
     assert [s.metadata["purpose"] for s in trace.of_kind("root_call")] == ["step", "finalize"]
-    assert not trace.of_kind("repl_exec")
+    # The code of the reply that used up the budget still ran before the finalize call.
+    assert [s.metadata["purpose"] for s in trace.of_kind("repl_exec")] == ["over_budget"]
     strict, _ = make_rlm([code("x = 1")] * 10, policy=Policy(max_total_tokens=1, on_limit="raise"))
     with pytest.raises(MaxTokensExceeded):
         strict.run("q", CTX)

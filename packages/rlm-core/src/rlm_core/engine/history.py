@@ -42,15 +42,22 @@ class History:
         turn = [{"role": "assistant", "content": assistant}, {"role": "user", "content": user}]
         self.full.extend(turn)
         if not self.keep_turns:
-            del self.messages[2:]
-            del self._sizes[2:]
-            self.tokens = self._sizes[0] + self._sizes[1]
+            self._replace_current_user(assistant, user)
+            return
         sizes = [count_tokens(assistant), count_tokens(user)]
         self.messages.extend(turn)
         self._sizes.extend(sizes)
         self.tokens += sum(sizes)
         if self.max_history_tokens:
             self._trim(self.max_history_tokens)
+
+    def _replace_current_user(self, assistant: str, user: str) -> None:
+        """Stateless mode: only the system message and one current user message (the
+        question, the model's last reply and what it produced) are sent."""
+        current = f"{self.first_user}\n\nYour previous reply:\n{assistant}\n\n{user}"
+        self.messages[1:] = [{"role": "user", "content": current}]
+        self._sizes[1:] = [count_tokens(current)]
+        self.tokens = sum(self._sizes)
 
     def add_user(self, text: str) -> None:
         """Append a user message without an assistant reply (the finalize request)."""

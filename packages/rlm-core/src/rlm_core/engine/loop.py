@@ -43,6 +43,15 @@ LoopGen = Generator[Effect, Any, Any]
 _UNSET = object()
 
 
+class _OverBudget(Exception):
+    """A model reply arrived, but its tokens used up a budget (the reply is kept)."""
+
+    def __init__(self, error: PolicyError, reply: str) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.reply = reply
+
+
 class RootLoop:
     """One root (or recursive sub-) conversation over one REPL."""
 
@@ -108,9 +117,9 @@ class RootLoop:
             )
             if cost is not None:
                 step.metadata["cost_usd"] = cost
-        except PolicyError:
+        except PolicyError as error:
             if account:
-                raise
+                raise _OverBudget(error, response.text) from error
         return response.text
 
     def _exec(self, code: str, *, purpose: str = "step") -> Generator[Effect, Any, ExecResult]:
@@ -201,11 +210,14 @@ class RootLoop:
                 )
             except PolicyError as error:
                 return (yield from self._finalize_on_limit(history, error))
+            except _OverBudget as over:
+                return (yield from self._finish_over_budget(history, over, subcalls_before))
 
             parsed = parse_reply(reply)
             repeated = parsed.code is not None and parsed.code == last_code
             if parsed.code is not None and not (repeated and not parsed.has_final):
                 last_code = parsed.code
+                self.invalid_replies = 0  # the limit counts consecutive replies without code
                 result = yield from self._exec(parsed.code)
                 if state.budget.exhausted is not None:
                     history.add_turn(reply, prompts.output_message(result.stdout, result.error))
@@ -364,13 +376,43 @@ class RootLoop:
             return code if isinstance(code, str) and code.strip() else None
         return fallback
 
+    def _finish_over_budget(
+        self, history: History, over: _OverBudget, subcalls_before: int
+    ) -> LoopGen:
+        """The reply that used up the token budget still counts: run its code and take
+        the answer it produces (or its FINAL) before asking for a final answer."""
+        if self.settings.policy.on_limit == "raise":
+            raise over.error
+        parsed = parse_reply(over.reply)
+        if parsed.code is None:
+            if parsed.has_final:
+                answer, _ = self._accept_final(parsed, subcalls_before)
+                if answer is not None:
+                    return answer
+            return (yield from self._finalize(str(over.error), history))
+        result = yield from self._exec(parsed.code, purpose="over_budget")
+        if result.ok and parsed.has_final:
+            answer, _ = self._accept_final(parsed, subcalls_before)
+            if answer is not None:
+                return answer
+        answer = self._answer_from_variables()
+        if answer is not None:
+            return answer
+        history.add_turn(over.reply, prompts.output_message(result.stdout, result.error))
+        return (yield from self._finalize(str(over.error), history))
+
     def _finalize_on_limit(self, history: History, error: PolicyError) -> LoopGen:
         if self.settings.policy.on_limit == "raise":
             raise error
         return (yield from self._finalize(str(error), history))
 
     def _finalize(self, reason: str, history: History) -> LoopGen:
-        """Ask the model once for its best answer from what it gathered."""
+        """Ask the model once for its best answer from what it gathered.
+
+        How it ended is recorded in the trace (``metadata["finalize"]``). When the
+        call fails and no REPL variable holds an answer, the ``AdapterError`` is
+        raised (with the trace) rather than returning an empty answer.
+        """
         self.state.emit("finalize", depth=self.depth, reason=reason)
         history.add_user(prompts.finalize_request(reason, self.settings.prompts))
         try:
@@ -380,8 +422,21 @@ class RootLoop:
                 purpose="finalize",
                 account=False,
             )
-        except AdapterError:
-            reply = ""
+        except AdapterError as error:
+            answer = self._answer_from_variables()
+            self._record_finalize(reason, "model_failed", error=str(error))
+            if answer is not None:
+                return answer
+            raise AdapterError(
+                f"the run stopped ({reason}) and the call asking the model for its final "
+                f"answer failed, with no answer in the REPL variables: {error}",
+                status_code=error.status_code,
+            ) from error
+        answer = yield from self._answer_from_finalize_reply(reply)
+        self._record_finalize(reason, "answer" if answer else "empty_answer")
+        return answer
+
+    def _answer_from_finalize_reply(self, reply: str) -> LoopGen:
         parsed = parse_reply(reply)
         if parsed.final_var is not None:
             value = self._variable(parsed.final_var)
@@ -397,6 +452,18 @@ class RootLoop:
                 return answer
             return result.stdout.strip() if result.ok else ""
         return self._answer_from_variables() or reply.strip()
+
+    def _record_finalize(self, reason: str, outcome: str, **details: str) -> None:
+        """Note in the trace how a forced finalization ended (``answer``,
+        ``empty_answer`` or ``model_failed``)."""
+        if self.depth == 0:
+            self.state.trace.metadata["finalize"] = {
+                "reason": reason,
+                "outcome": outcome,
+                **details,
+            }
+        if outcome != "answer":
+            self.state.emit("guard", depth=self.depth, reason=f"finalize: {outcome}")
 
     def _compact(self, history: History) -> Generator[Effect, Any, None]:
         assert self.settings.compaction is not None

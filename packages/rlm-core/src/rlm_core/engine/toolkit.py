@@ -25,7 +25,9 @@ if TYPE_CHECKING:
     from rlm_core.engine.subcalls import SubcallRunner
 
 _NO_ANSWER = re.compile(
-    r"^\s*(?:none|n/?a|null|unknown|no answer|not found|not (?:mentioned|present|available)"
+    r"^\s*(?:(?:answer|final|result)\s*:\s*)?"
+    r"(?:none|n/?a|null|unknown|no[\s_-]*answer|not[\s_-]*found"
+    r"|not (?:mentioned|present|available)"
     r"|no (?:relevant )?information|i (?:don't|do not|cannot|can't) (?:know|find)"
     r"|the (?:text|passage|context) does not (?:say|mention|contain)).*$",
     re.IGNORECASE | re.DOTALL,

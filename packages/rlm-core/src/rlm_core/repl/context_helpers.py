@@ -15,6 +15,8 @@ from rlm_core.context import Context
 from rlm_core.repl.helper_registry import HelperSet, helper
 
 RESERVED_NAMES = frozenset({"P", "ctx", "history", "contexts", "QUERY"})
+# Stripped from both ends of the word ``extract_after`` returns.
+_TOKEN_PUNCTUATION = " \t\r\n.,;:\"'()[]{}"
 
 
 class ContextHelpers(HelperSet):
@@ -55,12 +57,15 @@ class ContextHelpers(HelperSet):
 
     @helper("context")
     def extract_after(self, marker: str, max_len: int = 128) -> str | None:
-        """Text right after the first occurrence of marker in P (no sub-call), or None."""
+        """The first word after the first occurrence of marker in P (no sub-call), or None."""
         position = self.context.text.find(marker)
         if position < 0:
             return None
         start = position + len(marker)
-        return self.context.text[start : start + max_len].strip()
+        words = self.context.text[start : start + max_len].split(maxsplit=1)
+        if not words:
+            return None
+        return words[0].strip(_TOKEN_PUNCTUATION) or None
 
     @helper("context", in_repl=True)
     def SHOW_VARS(self) -> str:
