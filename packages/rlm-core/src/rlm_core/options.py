@@ -245,7 +245,9 @@ class RLMOptions(BaseModel):
         "REPL factory.",
     )
     conversation_history: Flag = Field(
-        True, description="Keep earlier turns in each root call (False: only the latest)."
+        True,
+        description="Keep earlier turns in each root call (False: only the system message "
+        "and one current user message holding the question, the last reply and its output).",
     )
     compaction: Flag = Field(
         False, description="Summarise old turns when the history nears the model's window."
@@ -299,8 +301,8 @@ class RLMOptions(BaseModel):
     )
     invalid_response_limit: OptionalPositiveInt = Field(
         None,
-        description="After this many replies without usable code, run `fallback_code` "
-        "(if any), then finalize.",
+        description="After this many consecutive replies without usable code (a code step "
+        "resets the count), run `fallback_code` (if any), then finalize.",
     )
     fallback_code: Annotated[str | Callable[[str], str] | None, PlainValidator(_code)] = Field(
         None,
