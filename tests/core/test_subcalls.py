@@ -260,7 +260,7 @@ def test_context_helpers(helper: str) -> None:
         "peek(5)": "alpha",
         "tail(5)": "delta",
         "lenP()": "22",
-        "extract_after('beta')": "gamma delta",
+        "extract_after('beta')": "gamma",
     }[helper]
     assert rlm.run("q", CTX)[0] == expected
 
