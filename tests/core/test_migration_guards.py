@@ -55,6 +55,15 @@ def test_output_of_that_code_reaches_the_finalize_call() -> None:
     assert trace.metadata["finalize"]["outcome"] == "answer"
 
 
+def test_final_called_by_that_code_is_accepted() -> None:
+    rlm, adapter = make_rlm(
+        [code("FINAL(extract_after('Order ID:'))"), "never asked"],
+        policy=Policy(max_total_tokens=1),
+    )
+    assert rlm.run("q", CTX)[0] == "A-123"
+    assert len(adapter.calls) == 1
+
+
 def test_final_in_the_reply_that_used_up_the_budget_is_accepted() -> None:
     rlm, adapter = make_rlm(["FINAL: direct"], policy=Policy(max_total_tokens=1))
     assert rlm.run("q", CTX)[0] == "direct"

@@ -391,9 +391,13 @@ class RootLoop:
                     return answer
             return (yield from self._finalize(str(over.error), history))
         result = yield from self._exec(parsed.code, purpose="over_budget")
-        if result.ok and parsed.has_final:
-            answer, _ = self._accept_final(parsed, subcalls_before)
+        called = self.toolkit.take_final()
+        final = _as_reply(called) if called is not None else parsed if result.ok else None
+        if final is not None and final.has_final:
+            answer, _ = self._accept_final(final, subcalls_before)
             if answer is not None:
+                if called is not None and called.variable is None:
+                    self.final_value = called.value
                 return answer
         answer = self._answer_from_variables()
         if answer is not None:
