@@ -55,6 +55,17 @@ def test_output_of_that_code_reaches_the_finalize_call() -> None:
     assert trace.metadata["finalize"]["outcome"] == "answer"
 
 
+def test_that_code_makes_no_sub_calls_once_the_budget_is_spent() -> None:
+    rlm, adapter = make_rlm(
+        [code("r = llm_batch(['a', 'b', 'c'])"), "FINAL: stopped"],
+        policy=Policy(max_total_tokens=1),
+    )
+    answer, trace = rlm.run("q", CTX)
+    assert answer == "stopped"
+    assert not trace.of_kind("subcall")
+    assert len(adapter.calls) == 2  # the step and the finalize call, no sub-model call
+
+
 def test_final_called_by_that_code_is_accepted() -> None:
     rlm, adapter = make_rlm(
         [code("FINAL(extract_after('Order ID:'))"), "never asked"],

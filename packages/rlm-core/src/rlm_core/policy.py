@@ -173,8 +173,12 @@ class Budget:
 
     def take_subcalls(self, count: int = 1) -> None:
         """Reserve ``count`` sub-calls or raise ``MaxSubcallsExceeded`` (``MaxTimeExceeded``
-        once the run is out of time)."""
+        once the run is out of time). Once a token or cost budget is used up, no new
+        sub-call starts: the error that used it up is raised again."""
         self.check_time()
+        spent = self.exhausted
+        if isinstance(spent, MaxTokensExceeded | MaxCostExceeded):
+            raise type(spent)(f"{spent}; no further sub-calls are made")
         with self._lock:
             if self.subcalls + count > self.policy.max_subcalls:
                 raise self._fail(
