@@ -11,7 +11,7 @@ A failed effect is thrown back into its generator, so errors are translated here
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from rlm_core.retrieval import _es_common as common
@@ -56,7 +56,7 @@ class Embed:
 class Bulk:
     """Upload ``actions`` with the client's bulk helper. Result: the number indexed."""
 
-    actions: list[dict[str, Any]] = field(default_factory=list)
+    actions: list[dict[str, Any]]
 
 
 Effect = Request | Gather | Embed | Bulk
