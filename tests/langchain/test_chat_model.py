@@ -6,6 +6,7 @@ import itertools
 from typing import Any
 
 import pytest
+from langchain_core.language_models import BaseChatModel
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.output_parsers import StrOutputParser
@@ -16,6 +17,7 @@ from langchain_tests.unit_tests import ChatModelUnitTests
 from rlm_langchain import ChatRLM
 
 from .conftest import CONTEXT, DOCS, KeywordRetriever, Recorder, fenced, scripted
+from .schema_root import SchemaFillingRoot
 
 # One reply per run (code, then FINAL once it ran), so concurrent runs cannot interleave.
 ONE_STEP = fenced("print(grep('vault code', window=10))") + "\nFINAL: The vault code is 4711."
@@ -32,15 +34,15 @@ class _Standard:
 
     @property
     def chat_model_params(self) -> dict[str, Any]:
-        return {"llm": _root(), "context": CONTEXT}
+        return {"llm": SchemaFillingRoot(), "context": CONTEXT}
 
     @property
     def has_tool_calling(self) -> bool:
-        return False
+        return True
 
     @property
     def has_structured_output(self) -> bool:
-        return False
+        return True
 
     @property
     def supports_model_override(self) -> bool:
@@ -55,8 +57,23 @@ class TestChatRLMUnit(_Standard, ChatModelUnitTests):
     pass
 
 
+NESTED_RUNS = (
+    "the suite counts exactly one on_chat_model_start on its handler, but an RLM's root and "
+    "sub-model calls are child chat-model runs of the ChatRLM run (by design: see "
+    "test_streaming.py), so the handler sees them too"
+)
+
+
 class TestChatRLMIntegration(_Standard, ChatModelIntegrationTests):
-    pass
+    @pytest.mark.xfail(reason=NESTED_RUNS, raises=AssertionError, strict=True)
+    @pytest.mark.parametrize("schema_type", ["pydantic", "typeddict", "json_schema"])
+    def test_structured_output(self, model: BaseChatModel, schema_type: Any) -> None:
+        super().test_structured_output(model, schema_type)
+
+    @pytest.mark.xfail(reason=NESTED_RUNS, raises=AssertionError, strict=True)
+    @pytest.mark.parametrize("schema_type", ["pydantic", "typeddict", "json_schema"])
+    async def test_structured_output_async(self, model: BaseChatModel, schema_type: Any) -> None:
+        await super().test_structured_output_async(model, schema_type)
 
 
 def test_last_user_message_is_the_query(recorder: Recorder) -> None:

@@ -6,7 +6,9 @@ import json
 from typing import Any
 
 import pytest
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import tool
 from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
@@ -16,6 +18,7 @@ from typing_extensions import TypedDict
 from rlm_langchain import ChatRLM
 
 from .conftest import Recorder, fenced, scripted
+from .schema_root import SchemaFillingRoot
 
 WEATHER_TEXT = "Weather notes. Paris: ask the weather service. Rome: sunny."
 LOOK = fenced("print(grep('Paris', window=30))")
@@ -158,3 +161,34 @@ def test_with_structured_output_include_raw() -> None:
     assert result["parsed"] == Forecast(city="Rome", sky="sunny")
     assert result["parsing_error"] is None
     assert isinstance(result["raw"], AIMessage) and result["raw"].tool_calls
+
+
+class _TopLevelOptions(BaseCallbackHandler):
+    """Records the options of the RLM's own chat-model run, not its children's (``nostream``)."""
+
+    def __init__(self) -> None:
+        self.options: list[dict[str, Any]] = []
+
+    def on_chat_model_start(
+        self, serialized: Any, messages: Any, *, tags: Any = None, **kwargs: Any
+    ) -> None:
+        if "nostream" not in (tags or []):
+            self.options.append(kwargs.get("options") or {})
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_structured_output_reports_its_format_on_the_rlm_run(stream: bool) -> None:
+    """What the standard suite's test_structured_output checks, on the RLM's own run."""
+    chat = ChatRLM(llm=SchemaFillingRoot(), context=WEATHER_TEXT)
+    structured = chat.with_structured_output(Forecast)
+    handler = _TopLevelOptions()
+    config: RunnableConfig = {"callbacks": [handler]}
+    if stream:
+        chunks = list(structured.stream("Forecast for 'Rome'?", config=config))
+        result = chunks[-1]
+    else:
+        result = structured.invoke("Forecast for 'Rome'?", config=config)
+    assert result == Forecast(city="Rome", sky="Rome")
+    (options,) = handler.options
+    assert options["ls_structured_output_format"]["schema"]["title"] == "Forecast"
+    assert options["ls_structured_output_format"]["kwargs"] == {"method": "function_calling"}

@@ -25,6 +25,7 @@ from langchain_core.outputs import ChatGenerationChunk, LLMResult
 from langchain_core.outputs.chat_generation import merge_chat_generation_chunks
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import ensure_config
+from langchain_core.utils.function_calling import convert_to_json_schema
 from langchain_core.utils.utils import LC_ID_PREFIX
 
 
@@ -57,14 +58,31 @@ def answer_token(run_id: UUID, text: str) -> ChatGenerationChunk:
     )
 
 
+def _structured_format(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Pop ``with_structured_output``'s format marker as the options entry tracers read."""
+    marker = kwargs.pop("ls_structured_output_format", None) or kwargs.pop(
+        "structured_output_format", None
+    )
+    if not marker:
+        return {}
+    try:
+        schema = convert_to_json_schema(marker["schema"])
+    except Exception:  # an unusual schema: report the call without it
+        return {}
+    return {"ls_structured_output_format": {"kwargs": marker.get("kwargs", {}), "schema": schema}}
+
+
 def _run_arguments(
     model: BaseChatModel,
     input: LanguageModelInput,
     config: RunnableConfig,
     stop: list[str] | None,
     kwargs: dict[str, Any],
-) -> tuple[list[BaseMessage], dict[str, Any], dict[str, Any]]:
-    """The messages, the ``configure`` arguments and the ``on_chat_model_start`` arguments."""
+) -> tuple[list[BaseMessage], dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The messages, the ``configure`` and ``on_chat_model_start`` arguments, and the
+    keyword arguments left for ``_stream``."""
+    kwargs = dict(kwargs)
+    structured = _structured_format(kwargs)
     messages = model._convert_input(input).to_messages()
     params = model._get_invocation_params(stop=stop, **kwargs)
     configure = {
@@ -81,12 +99,12 @@ def _run_arguments(
     }
     start = {
         "invocation_params": params,
-        "options": {"stop": stop, **kwargs},
+        "options": {"stop": stop, **kwargs, **structured},
         "name": config.get("run_name"),
         "run_id": config.pop("run_id", None),
         "batch_size": 1,
     }
-    return messages, configure, start
+    return messages, configure, start, kwargs
 
 
 def _finish(chunks: list[ChatGenerationChunk]) -> LLMResult:
@@ -109,7 +127,7 @@ def stream_run(
 ) -> Iterator[AIMessageChunk]:
     """``model.stream`` with the run manager passed to ``model._stream``."""
     config = ensure_config(config)
-    messages, configure, start = _run_arguments(model, input, config, stop, kwargs)
+    messages, configure, start, kwargs = _run_arguments(model, input, config, stop, kwargs)
     manager = CallbackManager.configure(**configure)
     (run_manager,) = manager.on_chat_model_start(model._serialized, [messages], **start)
     chunks: list[ChatGenerationChunk] = []
@@ -134,7 +152,7 @@ async def astream_run(
 ) -> AsyncIterator[AIMessageChunk]:
     """``model.astream`` with the run manager passed to ``model._astream``."""
     config = ensure_config(config)
-    messages, configure, start = _run_arguments(model, input, config, stop, kwargs)
+    messages, configure, start, kwargs = _run_arguments(model, input, config, stop, kwargs)
     manager = AsyncCallbackManager.configure(**configure)
     (run_manager,) = await manager.on_chat_model_start(model._serialized, [messages], **start)
     chunks: list[ChatGenerationChunk] = []
