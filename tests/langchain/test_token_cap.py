@@ -6,6 +6,7 @@ it stops reading the stream once the reply passes the cap, and closes it.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -107,6 +108,13 @@ async def test_the_async_path_stops_at_the_cap_too() -> None:
     response = await ChatModelAdapter(model).acomplete(MESSAGES, max_tokens=5)
     assert model.seen_kwargs == [{"max_tokens": 5}]
     assert model.produced == 6  # nothing more was pulled from the model after the cap
+    # LangChain's astream does not close the model's own stream itself; the event loop's
+    # async-generator finalizer does, a few loop iterations after the adapter let go of it.
+    for _ in range(50):
+        if model.closed_early:
+            break
+        await asyncio.sleep(0)
+    assert model.closed_early
     assert len(response.text.split()) == 5
 
 
