@@ -169,3 +169,20 @@ def test_restoring_something_else_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(SessionError, match="cannot restore"):
         rlm.session(restore=tmp_path / "missing.json")
     assert not os.path.exists(tmp_path / "missing.json")
+
+
+def test_compaction_in_a_session_keeps_history_for_the_turns() -> None:
+    rlm, adapter = make(
+        [code("a = 1"), code("b = 2"), code("c = 3"), "FINAL: done"],
+        "python",
+        compaction=True,
+        compaction_threshold_tokens=60,
+    )
+    adapter.add_rule("You summarise the work log", "- summary")
+    with rlm.session() as session:
+        _, first = session.run("first", "text")
+        adapter.extend([code("print(history[0]['query'], type(transcript).__name__)"), "FINAL: ok"])
+        _, second = session.run("second")
+    assert first.of_kind("root_call")[0].metadata["purpose"] == "step"
+    assert any(s.metadata.get("purpose") == "compaction" for s in first.of_kind("root_call"))
+    assert second.of_kind("repl_exec")[0].stdout == "first list\n"

@@ -92,10 +92,13 @@ def test_structured_answers_on_the_async_path_and_in_a_session() -> None:
 
 
 def test_a_json_schema_output_type() -> None:
-    pytest.importorskip("jsonschema")
+    pytest.importorskip("jsonschema")  # an optional dependency (ray's extra brings it here)
     schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
-    rlm, _ = make(['FINAL: {"n": "x"}', 'FINAL: {"n": 3}'], "python")
+    rlm, adapter = make(['FINAL: {"n": "x"}', 'FINAL: {"n": 3}'], "python")
     assert rlm.run("q", "text", output_type=schema)[0] == {"n": 3}
+    assert "n: 'x' is not of type 'integer'" in adapter.calls[1][-1]["content"]
+    with pytest.raises(ConfigError, match="not a valid JSON schema"):
+        rlm.run("q", "text", output_type={"type": "no-such-type"})
 
 
 def test_a_bad_output_type_is_refused_before_the_run() -> None:

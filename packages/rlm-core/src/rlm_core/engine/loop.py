@@ -78,6 +78,9 @@ class RootLoop:
         self.invalid_replies = 0
         self.query = ""
         self.last_reply = ""
+        # Where compaction keeps the full transcript; a session's turns use "transcript",
+        # since their ``history`` lists the earlier turns.
+        self.transcript_variable = "history"
         self.final_value: Any = _UNSET
         self.history: History | None = None
 
@@ -478,7 +481,7 @@ class RootLoop:
             purpose="compaction",
         )
         history.apply_summary(summary)
-        self.repl.set("history", list(history.full))
+        self.repl.set(self.transcript_variable, list(history.full))
         self.state.emit(
             "compaction", depth=self.depth, tokens_before=before, tokens_after=history.tokens
         )

@@ -107,7 +107,10 @@ class RunSession:
     def _loop(
         self, repl: REPL, toolkit: Toolkit, adapter: ModelAdapter, depth: int, parent: int | None
     ) -> RootLoop:
-        return RootLoop(self.state, repl, toolkit, adapter, depth=depth, parent_id=parent)
+        loop = RootLoop(self.state, repl, toolkit, adapter, depth=depth, parent_id=parent)
+        if depth == 0 and self.workspace is not None:
+            loop.transcript_variable = "transcript"
+        return loop
 
     # -- top level ---------------------------------------------------------------------------
     def run(

@@ -14,7 +14,7 @@ from typing import Any
 from rlm_core.context import Context
 from rlm_core.repl.helper_registry import HelperSet, helper
 
-RESERVED_NAMES = frozenset({"P", "ctx", "history", "contexts", "QUERY"})
+RESERVED_NAMES = frozenset({"P", "ctx", "history", "contexts", "transcript", "QUERY"})
 # Stripped from both ends of the word ``extract_after`` returns.
 _TOKEN_PUNCTUATION = " \t\r\n.,;:\"'()[]{}"
 
