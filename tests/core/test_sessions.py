@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from rlm_core import RLM, MaxTokensExceeded, SessionError
+from rlm_core import RLM, Context, ContextError, MaxTokensExceeded, SessionError
 from rlm_core.adapters import FakeAdapter
 
 from .helpers import code
@@ -186,3 +186,20 @@ def test_compaction_in_a_session_keeps_history_for_the_turns() -> None:
     assert first.of_kind("root_call")[0].metadata["purpose"] == "step"
     assert any(s.metadata.get("purpose") == "compaction" for s in first.of_kind("root_call"))
     assert second.of_kind("repl_exec")[0].stdout == "first list\n"
+
+
+def test_a_file_backed_first_context_is_p_and_is_saved_by_path(tmp_path: Path) -> None:
+    book = tmp_path / "book.txt"
+    book.write_text("call me Ishmael. " * 100)
+    rlm, _ = make([code("n = P.count('Ishmael')"), "FINAL_VAR: n"], "python")
+    with rlm.session() as session:
+        assert session.run("how often?", Context.from_file(book))[0] == "100"
+        session.save(tmp_path / "s.json")
+        with pytest.raises(ContextError, match="only be a session's first context"):
+            session.run("again", Context.from_file(book))
+    saved = json.loads((tmp_path / "s.json").read_text())
+    assert saved["contexts"] == [{"files": [str(book)], "separator": "\n\n---\n\n"}]
+    again, _ = make([code("print(n, P[:7], contexts[0][:5])"), "FINAL: ok"], "python")
+    with again.session(restore=tmp_path / "s.json") as restored:
+        _, trace = restored.run("recall")
+    assert trace.of_kind("repl_exec")[0].stdout == "100 call me <file\n"

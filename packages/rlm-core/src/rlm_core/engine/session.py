@@ -19,7 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from rlm_core.context import Context
+from rlm_core.context import Context, FileContext
 from rlm_core.engine import prompts
 from rlm_core.engine.run import RunSession
 from rlm_core.engine.settings import EngineSettings
@@ -159,6 +159,11 @@ class Session:
             if not self.contexts:
                 self.contexts.append(added if added is not None else Context.from_text(""))
             elif added is not None:
+                if not isinstance(added.text, str):
+                    raise ContextError(
+                        "a file-backed context (Context.from_file/from_files) can only be a "
+                        "session's first context, where it is P; later turns take text"
+                    )
                 self.contexts.append(added)
             metadata = _metadata(added, where, self._has_retriever)
             earlier = [(t.query, t.answer) for t in self.turns]
@@ -177,7 +182,7 @@ class Session:
         for name, value in self._restored.items():
             repl.set(name, value)
         self._restored = {}
-        repl.set("contexts", [context.text for context in self.contexts])
+        repl.set("contexts", [_repl_text(context) for context in self.contexts])
         repl.set("history", [{"query": t.query, "answer": t.answer} for t in self.turns])
 
     def _turn_settings(self) -> EngineSettings:
@@ -261,7 +266,7 @@ class Session:
             self.turns = [Turn(t["query"], t["answer"]) for t in state["turns"]]
             self.contexts = [_context_from_state(c) for c in state["contexts"]]
             self._restored = dict(state["variables"])
-        except (KeyError, TypeError, ContextError) as error:
+        except (KeyError, TypeError, OSError, ContextError) as error:
             raise SessionError(f"{path} is damaged: {error}") from None
 
     # -- closing -----------------------------------------------------------------------------
@@ -355,7 +360,16 @@ def _is_plain(value: Any, depth: int = 0) -> bool:
     return False
 
 
+def _repl_text(context: Context) -> str:
+    """What ``contexts[i]`` holds: the text, or for a file-backed context (only ever the
+    first, read through ``P``) a description, so the file is never loaded whole."""
+    text: Any = context.text
+    return text if isinstance(text, str) else f"{text!r} (read it through P and ctx)"
+
+
 def _context_state(context: Context) -> dict[str, Any]:
+    if isinstance(context, FileContext):
+        return {"files": [file.path for file in context.files], "separator": context.separator}
     return {
         "text": context.text,
         "starts": list(context._starts),
@@ -365,4 +379,6 @@ def _context_state(context: Context) -> dict[str, Any]:
 
 
 def _context_from_state(state: dict[str, Any]) -> Context:
+    if "files" in state:
+        return Context.from_files(state["files"], state["separator"])
     return Context(state["text"], state["starts"], state["lengths"], state["separator"])
