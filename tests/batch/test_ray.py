@@ -37,18 +37,13 @@ def local_ray(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
         "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
         "RAY_USAGE_STATS_ENABLED": "0",
         "RAY_agent_register_timeout_ms": "180000",
-        "RAY_raylet_start_wait_time_s": "180",
+        "RAY_raylet_start_wait_time_s": "90",
     }
     saved = {name: os.environ.get(name) for name in env}
     os.environ.update(env)
     ray = import_ray()
     try:
-        ray.init(
-            num_cpus=2,
-            include_dashboard=False,
-            log_to_driver=False,
-            object_store_memory=80 * 1024 * 1024,
-        )
+        _start(ray)
         yield ray
     finally:
         ray.shutdown()
@@ -57,6 +52,24 @@ def local_ray(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def _start(ray: ModuleType, attempts: int = 2) -> None:
+    """``ray.init`` for the tests; a second try when a start fails (on a shared, overloaded
+    machine another Ray starting at the same moment can take a port this one picked)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            ray.init(
+                num_cpus=2,
+                include_dashboard=False,
+                log_to_driver=False,
+                object_store_memory=80 * 1024 * 1024,
+            )
+            return
+        except Exception:
+            ray.shutdown()
+            if attempt == attempts:
+                raise
 
 
 def _comparable(record: dict[str, object]) -> dict[str, object]:
