@@ -13,6 +13,9 @@ _FINAL_VAR = re.compile(
 _FINAL_TEXT = re.compile(r"^[ \t>*_]*FINAL[*_]*\s*:[*_]*\s*(.*)", re.MULTILINE | re.DOTALL)
 _FINAL_CALL = re.compile(r"^[ \t>*_]*FINAL\((.*)\)\s*$", re.MULTILINE | re.DOTALL)
 _CODE_LANGS = {"", "python", "py", "python3", "repl"}
+# ``FINAL: x`` / ``FINAL_VAR: x`` written as a line of a code block: valid Python (an
+# annotation that does nothing), so it must be read as the marker, never run.
+_FENCED_MARKER = re.compile(r"^[ \t]*(FINAL_VAR|FINAL)[ \t]*:(.*)", re.MULTILINE | re.DOTALL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +48,28 @@ def _final_of(prose: str) -> tuple[str | None, str | None]:
     return None, None
 
 
+def _unquoted(text: str) -> str:
+    """``text`` without the quotes of a string literal (``"1985"`` -> ``1985``)."""
+    stripped = text.strip()
+    try:
+        value = ast.literal_eval(stripped)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return stripped
+    return value if isinstance(value, str) else stripped
+
+
+def _split_block(block: str) -> tuple[str, str | None, str | None]:
+    """A code block as (code before a FINAL/FINAL_VAR marker line, final text, final var)."""
+    marker = _FENCED_MARKER.search(block)
+    if marker is None:
+        return block, None, None
+    code, kind, rest = block[: marker.start()], marker.group(1), marker.group(2)
+    if kind == "FINAL_VAR":
+        name = re.match(r"\s*[`'\"]?([A-Za-z_][A-Za-z0-9_]*)", rest)
+        return code, None, name.group(1) if name else None
+    return code, _unquoted(rest), None
+
+
 def _looks_like_code(text: str) -> bool:
     stripped = text.strip()
     if not stripped:
@@ -64,12 +89,25 @@ def parse_reply(reply: str) -> ParsedReply:
     """Split a reply into code to run and/or a final answer.
 
     Fenced blocks (```python or bare ```) are code; FINAL markers are looked for
-    outside fences. A reply with neither fences nor a FINAL marker that parses
-    as Python is treated as code, so plain scripted replies work.
+    outside fences, and as a ``FINAL:`` / ``FINAL_VAR:`` line inside a code block (the
+    code before it still runs; the marker line never does). A reply with neither fences
+    nor a FINAL marker that parses as Python is treated as code, so plain scripted
+    replies work.
     """
-    blocks = [body for lang, body in _FENCE.findall(reply) if lang.lower() in _CODE_LANGS]
+    blocks: list[str] = []
+    fenced_text: str | None = None
+    fenced_var: str | None = None
+    for lang, body in _FENCE.findall(reply):
+        if lang.lower() not in _CODE_LANGS:
+            continue
+        body, text, var = _split_block(body)
+        blocks.append(body)
+        if fenced_text is None and fenced_var is None:
+            fenced_text, fenced_var = text, var
     code = "\n".join(block.strip("\n") for block in blocks if block.strip()) or None
     final_text, final_var = _final_of(_strip_fences(reply))
+    if final_text is None and final_var is None:
+        final_text, final_var = fenced_text, fenced_var
     if code is None and final_text is None and final_var is None and _looks_like_code(reply):
         code = reply.strip()
     return ParsedReply(code=code, final_text=final_text, final_var=final_var)
