@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rlm_core import AdapterError, Context, MaxTokensExceeded, Policy
+from rlm_core.engine.loop import NO_ANSWER
 
 from tests.core.helpers import code, make_rlm
 
@@ -112,7 +113,8 @@ def test_failed_finalize_call_keeps_an_answer_already_in_the_repl() -> None:
 def test_empty_finalize_answer_is_flagged_in_the_trace() -> None:
     rlm, _ = make_rlm([code("x = 1"), "   "], policy=Policy(max_steps=1))
     answer, trace = rlm.run("q", CTX)
-    assert answer == ""
+    assert answer == NO_ANSWER  # never a silent empty string
+    assert trace.answer == NO_ANSWER and trace.metadata["no_answer"] is True
     assert trace.metadata["finalize"] == {
         "reason": trace.metadata["finalize"]["reason"],
         "outcome": "empty_answer",

@@ -5,7 +5,7 @@ root prompt but swaps its example for one whose code finishes the job (grep, the
 ``llm_query`` with the passages first and the question last, stored in ``answer``), ends
 the run when ``answer`` is set (``auto_finalize_var``), refuses a FINAL before code has run,
 and after two replies without usable code runs a generic rescue built from the run's own
-question (grep its longest content words, ask a sub-model about the hits). Options you
+question (grep its rarest search term, ask a sub-model about the hits). Options you
 pass explicitly always win over a profile's. Measured in docs/local-model.md.
 """
 
@@ -51,30 +51,47 @@ _STOP = {
 }  # fmt: skip
 
 
+_QUOTED = re.compile(
+    r"\"([^\"]{3,80})\"|\u201c([^\u201d]{3,80})\u201d|(?<![A-Za-z])'([^']{3,80})'(?![A-Za-z])"
+)
+
+
 def keywords(question: str, limit: int = 4) -> list[str]:
-    """The question's content words, longest (rarest-looking) first."""
-    words = re.findall(r"[A-Za-z0-9][A-Za-z0-9_-]{2,}", question)
-    seen: dict[str, None] = {}
-    for word in words:
-        if word.lower() not in _STOP:
-            seen.setdefault(word.lower(), None)
-    return sorted(seen, key=len, reverse=True)[:limit]
+    """Search terms for ``question``: its quoted phrases first, then its content words,
+    the distinctive-looking ones (with digits or capitals) before the rest, longer first.
+
+    Which of them is rarest depends on the text, so ``rescue_code`` counts their hits at
+    run time and searches with the rarest one found.
+    """
+    phrases = [next(p for p in match.groups() if p) for match in _QUOTED.finditer(question)]
+    seen: dict[str, tuple[int, int, int]] = {}
+    for position, word in enumerate(re.findall(r"[A-Za-z0-9][A-Za-z0-9_-]{2,}", question)):
+        if word.lower() in _STOP or word.lower() in seen:
+            continue
+        distinctive = any(c.isdigit() for c in word) or (position > 0 and word[0].isupper())
+        seen[word.lower()] = (0 if distinctive else 1, -len(word), position)
+    words = sorted(seen, key=seen.__getitem__)
+    terms = list(dict.fromkeys(phrase.strip().lower() for phrase in phrases if phrase.strip()))
+    return (terms + [word for word in words if word not in terms])[:limit]
 
 
 def rescue_code(question: str) -> str:
-    """Generic fallback code for ``question``: grep its content words, ask about the hits.
+    """Generic fallback code for ``question``: grep its rarest search term, ask about the hits.
 
     Used as a ``fallback_code`` function, so it is built from each run's own question.
-    The passages come first and the question last: small models answer that layout far
+    Every term from ``keywords`` is counted in the context and the one with the fewest
+    (but some) hits wins, so a common word never crowds out a distinctive one. The
+    passages come first and the question last: small models answer that layout far
     more often than question-first (measured in docs/local-model.md).
     """
     terms = keywords(question)
     return (
         f"_hits = []\n"
         f"for _w in {terms!r}:\n"
-        f"    _hits = grep(_w, window=120, max_results=3)\n"
-        f"    if _hits:\n"
-        f"        break\n"
+        f"    _found = grep(_w, window=120, max_results=50)\n"
+        f"    if _found and (not _hits or len(_found) < len(_hits)):\n"
+        f"        _hits = _found\n"
+        f"_hits = _hits[:3]\n"
         f"print(_hits)\n"
         f"answer = llm_query('Text:\\n' + '\\n'.join(_hits) + '\\n\\nQuestion: ' + {question!r})"
         f" if _hits else None\n"

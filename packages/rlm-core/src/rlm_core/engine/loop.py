@@ -41,6 +41,8 @@ class ExecCall:
 Effect = ModelCall | ExecCall
 LoopGen = Generator[Effect, Any, Any]
 _UNSET = object()
+NO_ANSWER = "No answer found: the run ended without a final answer."
+"""The answer of a run that ended with nothing to say (``trace.metadata["no_answer"]``)."""
 
 
 class _OverBudget(Exception):
@@ -163,7 +165,7 @@ class RootLoop:
         """The answer to ``query``: a str, or with ``output`` the validated value."""
         answer = yield from self._conversation(query, metadata, note, output)
         if output is None:
-            return answer
+            return self._never_silent(answer)
         return (yield from self._structured(answer, output))
 
     def _conversation(
@@ -199,6 +201,7 @@ class RootLoop:
         self.query = query
         self.repl.set("QUERY", query)
         last_code: str | None = None
+        last_failed = False
         step = 0
         while True:
             step += 1
@@ -218,10 +221,13 @@ class RootLoop:
 
             parsed = parse_reply(reply)
             repeated = parsed.code is not None and parsed.code == last_code
-            if parsed.code is not None and not (repeated and not parsed.has_final):
+            # The same code again is not progress: without a FINAL, or when it failed last
+            # time (a FINAL next to failing code is refused anyway), it counts as invalid.
+            if parsed.code is not None and not (repeated and (last_failed or not parsed.has_final)):
                 last_code = parsed.code
                 self.invalid_replies = 0  # the limit counts consecutive replies without code
                 result = yield from self._exec(parsed.code)
+                last_failed = not result.ok
                 if state.budget.exhausted is not None:
                     history.add_turn(reply, prompts.output_message(result.stdout, result.error))
                     return (yield from self._finalize_on_limit(history, state.budget.exhausted))
@@ -247,8 +253,9 @@ class RootLoop:
 
             if repeated:
                 self.invalid_replies += 1
-                feedback = prompts.REPEATED_CODE
-                state.emit("guard", depth=self.depth, reason="the same code again")
+                feedback = prompts.REPEATED_FAILING_CODE if last_failed else prompts.REPEATED_CODE
+                reason = "the same failing code again" if last_failed else "the same code again"
+                state.emit("guard", depth=self.depth, reason=reason)
             elif parsed.has_final:
                 answer, feedback = self._accept_final(parsed, subcalls_before)
                 if answer is not None:
@@ -266,6 +273,16 @@ class RootLoop:
             history.add_turn(reply, feedback)
 
     # -- finishing ---------------------------------------------------------------------------
+    def _never_silent(self, answer: str) -> str:
+        """An empty answer becomes ``NO_ANSWER``, flagged in the trace (``no_answer``)."""
+        if answer.strip():
+            return answer
+        self.final_value = _UNSET
+        if self.depth == 0:
+            self.state.trace.metadata["no_answer"] = True
+        self.state.emit("guard", depth=self.depth, reason="the run ended without an answer")
+        return NO_ANSWER
+
     def _accept_final(
         self, parsed: ParsedReply, subcalls_before: int
     ) -> tuple[str | None, str | None]:

@@ -238,6 +238,9 @@ REPEATED_CODE = (
     "That exact code already ran; its output is above. Use it: answer with FINAL: <answer>, "
     "or write different code."
 )
+REPEATED_FAILING_CODE = (
+    "That exact code already ran and raised the error shown above. Write different code."
+)
 CODE_FAILED_FINAL = "Your code raised an error, so the FINAL line was ignored. Fix the code first."
 
 
