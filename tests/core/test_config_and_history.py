@@ -226,3 +226,36 @@ def test_api_reference_documents_every_helper() -> None:
     api = (Path(__file__).parents[2] / "docs" / "api.md").read_text()
     for spec in Toolkit.specs(with_retriever=True):
         assert spec.name in api, f"docs/api.md does not mention the REPL helper {spec.name}"
+
+
+def test_file_cache_journal_appends_and_reads_like_files(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    writer = FileCache(tmp_path)
+    keys = [writer.key_for("m", [{"role": "user", "content": str(i)}], 10, 0.0) for i in range(3)]
+    writer.set_many([(keys[0], "zero"), (keys[1], "one")])
+    assert writer.get(keys[0]) == "zero" and writer.get(keys[2]) is None
+    (journal,) = (tmp_path / "journal").iterdir()
+    with journal.open("ab") as handle:  # a corrupt line and a torn last line: misses
+        handle.write(b'{"key": 7, "value": "x"}\nnot json\n{"key": "' + keys[2].encode())
+    reader = FileCache(tmp_path)  # another process's view
+    assert [reader.get(key) for key in keys] == ["zero", "one", None]
+    writer.set(keys[1], "newer")  # a per-reply file written later wins in the writer
+    assert writer.get(keys[1]) == "newer"
+    writer.clear()
+    assert FileCache(tmp_path).get(keys[0]) is None
+
+
+def test_cache_writes_warn_instead_of_failing_a_run(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from rlm_core.engine.cache_writes import CacheWrites
+
+    class FullDisk:
+        def get(self, key: str) -> None:
+            return None
+
+        def set(self, key: str, value: str) -> None:
+            raise OSError(28, "No space left on device")
+
+    writes = CacheWrites(FullDisk())
+    writes.put("k", "v")
+    with pytest.warns(RuntimeWarning, match="No space left"):
+        writes.flush()
+    assert writes.get("k") is None  # nothing pending once the write was given up

@@ -132,7 +132,6 @@ class RunSession:
                     setup(repl)
                 loop = self._loop(repl, toolkit, self.state.settings.adapter, 0, None)
                 answer = drive(loop.run(query, metadata, note=note, output=output), repl)
-            self.subcalls.flush()
         except BaseException as error:
             self._failed(error)
             raise
@@ -155,7 +154,6 @@ class RunSession:
                     await asyncio.to_thread(setup, repl)
                 loop = self._loop(repl, toolkit, self.state.settings.adapter, 0, None)
                 answer = await adrive(loop.run(query, metadata, note=note, output=output), repl)
-            await asyncio.to_thread(self.subcalls.flush)
         except BaseException as error:
             self._failed(error)
             raise

@@ -23,7 +23,7 @@ from rlm_core.adapters.base import (
     check_response,
     model_id_of,
 )
-from rlm_core.engine.cache_writes import CacheWrites
+from rlm_core.engine.cache_writes import writes_for
 from rlm_core.engine.settings import RunState
 from rlm_core.engine.tokens import context_window_of, estimate_tokens
 from rlm_core.errors import PolicyError, SubcallTooLargeError
@@ -70,12 +70,7 @@ class SubcallRunner:
         self.async_sub_run = async_sub_run
         self._window_cache: dict[int, int | None] = {}
         cache = state.settings.cache
-        self.cache_writes = CacheWrites(cache) if cache is not None else None
-
-    def flush(self) -> None:
-        """Wait until every reply of this run is in the cache (blocking: not on the loop)."""
-        if self.cache_writes is not None:
-            self.cache_writes.flush()
+        self.cache_writes = writes_for(cache) if cache is not None else None
 
     # -- public API (called from REPL code, possibly in worker threads) ----------------------
     def query(
