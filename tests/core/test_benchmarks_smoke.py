@@ -25,6 +25,11 @@ EXPECTED = {
             "ideal_over_baseline_wall",
             "wall_over_baseline_wall",
         )
+    }
+    | {
+        f"{case}_{ratio}"
+        for case in ("default_cache_64", "python_cache_64", "default_cache_async_256")
+        for ratio in ("packed_over_wall", "ideal_over_wall", "wall_over_baseline_wall")
     },
     "bench_loop_stall.py": {
         f"{case}_worst_stall_over_50ms" for case in ("arun", "arun_cache", "arun_recursive")
