@@ -128,3 +128,31 @@ def profile_named(value: str | Profile) -> Profile:
             f"unknown profile {value!r}; choose one of {', '.join(map(repr, PROFILES))} "
             "or pass a rlm_core.Profile"
         ) from None
+
+
+SMALL_MODEL_WINDOW = 32_768
+"""An adapter that declares a ``context_window`` of at most this many tokens gets ``small``."""
+
+
+def profile_for_model(adapter: object) -> tuple[Profile, str] | None:
+    """The profile that fits ``adapter``'s model, with why; ``None`` when nothing says.
+
+    An adapter may declare ``rlm_profile`` (a profile name or ``Profile``); otherwise a
+    declared ``context_window`` of at most ``SMALL_MODEL_WINDOW`` tokens (the bundled
+    model, most local GGUF models) picks ``small``, which measured far better than the
+    core defaults on such models (docs/local-model.md). Only used when no profile was
+    given: an explicit ``profile=`` always wins.
+    """
+    declared = getattr(adapter, "rlm_profile", None)
+    if declared is not None:
+        profile = profile_named(declared)
+        return profile, f"the adapter declares rlm_profile={profile.name!r}"
+    window = getattr(adapter, "context_window", None)
+    if not isinstance(window, int) or isinstance(window, bool):
+        return None
+    if 0 < window <= SMALL_MODEL_WINDOW:
+        return SMALL, (
+            f"the adapter's context window is {window} tokens "
+            f"(at most {SMALL_MODEL_WINDOW}: a small model)"
+        )
+    return None

@@ -26,12 +26,33 @@ from rlm_core.errors import ConfigError, ContextError
 from rlm_core.events import Event, EventBus, Listener
 from rlm_core.options import RLMOptions
 from rlm_core.policy import Policy
+from rlm_core.profiles import profile_for_model
 from rlm_core.repl.selection import repl_factory_for
 from rlm_core.trace import Trace
 
 DEFAULT_COMPACTION_PCT = 0.85
 M = TypeVar("M", bound=BaseModel)
 ContextInput = Context | str | list[str] | None
+
+
+def _fit_to_model(adapter: Any, options: RLMOptions) -> tuple[RLMOptions, str | None]:
+    """``options`` with the profile that fits the adapter's model when none was given
+    (``profile_for_model``), and why; an explicit ``profile=`` is kept as it is."""
+    if "profile" in options.model_fields_set:
+        return options, None
+    fit = profile_for_model(adapter)
+    if fit is None:
+        return options, None
+    profile, why = fit
+    return options.merged({"profile": profile}), why
+
+
+def _summary(options: RLMOptions, why: str | None) -> dict[str, Any]:
+    """The settings record of the trace, saying when the profile was chosen automatically."""
+    summary = options.summary()
+    if why is not None:
+        summary["profile_chosen"] = {"automatically": True, "why": why}
+    return summary
 
 
 def _check_adapter(adapter: Any) -> None:
@@ -56,7 +77,8 @@ class RLM:
     ) -> None:
         _check_adapter(adapter)
         self.options = RLMOptions.from_arguments(options, overrides)
-        chosen = self.options.resolved()
+        fitted, why = _fit_to_model(adapter, self.options)
+        chosen = fitted.resolved()
         prompts = chosen.prompts or DEFAULT_PROMPTS
         if chosen.max_history_tokens:
             warnings.warn(
@@ -100,7 +122,7 @@ class RLM:
             prompts=prompts,
             tools=chosen.tools or {},
             prices=_prices(policy, chosen.prices or {}, adapter, self.subcall_adapter),
-            chosen=self.options.summary(),
+            chosen=_summary(fitted, why),
         )
 
     @property

@@ -125,7 +125,9 @@ class ChatModelAdapter:
             or context_window < 1
         ):
             raise ValueError(f"context_window must be a positive int, got {context_window!r}")
-        self.context_window = context_window
+        self.context_window = (
+            context_window if context_window is not None else declared_window(self.llm)
+        )
         self.preamble = preamble or Preamble()
         self.model_id = model_name_of(self.llm)
 
@@ -194,3 +196,15 @@ class ChatModelAdapter:
 
     def __repr__(self) -> str:
         return f"ChatModelAdapter({self.model_id!r})"
+
+
+def declared_window(llm: BaseChatModel) -> int | None:
+    """The context window the chat model declares: its model profile's
+    ``max_input_tokens``, else an ``n_ctx`` (llama.cpp) or ``num_ctx`` (Ollama) field."""
+    profile = getattr(llm, "profile", None)
+    candidates = [profile.get("max_input_tokens") if isinstance(profile, dict) else None]
+    candidates += [getattr(llm, name, None) for name in ("n_ctx", "num_ctx")]
+    for value in candidates:
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
