@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from rlm_core.adapters.base import ModelAdapter, Usage
+from rlm_core.bench.families import FamilyTask, make_family_tasks
 from rlm_core.bench.haystack import NiahTask, is_correct, make_tasks
 from rlm_core.engine.tokens import context_window_of
 from rlm_core.errors import RLMError
@@ -44,6 +45,8 @@ class BenchConfig:
     baseline_window: int | None = None
     max_output_tokens: int = 384
     subcall_max_output_tokens: int = 96
+    family: str = "niah"
+    """``niah``, ``multihop`` or ``aggregation`` (``rlm_core.bench.families``)."""
 
 
 @dataclass(slots=True)
@@ -66,6 +69,7 @@ class TaskResult:
     model_code_found: bool = False
     context_kept: float = 1.0  # baseline: the share of the haystack that fit the window
     error: str | None = None
+    score: float = 0.0  # partial credit from 0 to 1 (niah: 1 when correct)
     trace: Trace | None = field(default=None, repr=False)
 
     @property
@@ -79,6 +83,15 @@ class TaskResult:
 
 
 Progress = Callable[[TaskResult], None]
+Task = NiahTask | FamilyTask
+
+
+def grade(task: Task, answer: str) -> tuple[bool, float]:
+    """(exactly right, partial credit) of ``answer`` to ``task``."""
+    if isinstance(task, FamilyTask):
+        return task.grade(answer)
+    correct = is_correct(answer, task.answer)
+    return correct, 1.0 if correct else 0.0
 
 
 class _Counter:
@@ -91,7 +104,7 @@ class _Counter:
 
 
 def run_rlm(
-    task: NiahTask,
+    task: Task,
     adapter: ModelAdapter,
     config: BenchConfig,
     subcall_adapter: ModelAdapter | None = None,
@@ -120,8 +133,9 @@ def run_rlm(
     own_code = [
         s for s in steps if s.kind == "repl_exec" and s.metadata.get("purpose") != "fallback"
     ]
+    correct, score = grade(task, answer)
     return TaskResult(
-        task.task_id, task.size_tokens, "rlm", is_correct(answer, task.answer), task.answer,
+        task.task_id, task.size_tokens, "rlm", correct, task.answer,
         answer.strip(), usage.prompt_tokens, usage.completion_tokens, seconds,
         root_calls=sum(1 for s in steps if s.kind == "root_call"),
         code_steps=len(own_code),
@@ -129,6 +143,7 @@ def run_rlm(
         rescued=any(s.metadata.get("purpose") == "fallback" for s in steps),
         model_code_found=any(task.answer in (s.stdout or "") for s in own_code),
         error=error,
+        score=score,
         trace=trace,
     )  # fmt: skip
 
@@ -150,7 +165,7 @@ def truncate_to_window(adapter: ModelAdapter, text: str, window: int) -> str:
     return text[:keep]
 
 
-def run_baseline(task: NiahTask, adapter: ModelAdapter, config: BenchConfig) -> TaskResult:
+def run_baseline(task: Task, adapter: ModelAdapter, config: BenchConfig) -> TaskResult:
     """Answer ``task`` by calling the model directly with the (truncated) haystack."""
     window = config.baseline_window or context_window_of(adapter)
     if window is None:
@@ -169,10 +184,11 @@ def run_baseline(task: NiahTask, adapter: ModelAdapter, config: BenchConfig) -> 
     except Exception as failure:
         answer, usage, error = "", Usage(), f"{type(failure).__name__}: {failure}"
     seconds = time.perf_counter() - started
+    correct, score = grade(task, answer)
     return TaskResult(
-        task.task_id, task.size_tokens, "baseline", is_correct(answer, task.answer), task.answer,
+        task.task_id, task.size_tokens, "baseline", correct, task.answer,
         answer.strip(), usage.prompt_tokens, usage.completion_tokens, seconds, root_calls=1,
-        context_kept=round(len(text) / len(task.context), 4), error=error,
+        context_kept=round(len(text) / len(task.context), 4), error=error, score=score,
     )  # fmt: skip
 
 
@@ -187,7 +203,13 @@ def run_bench(
     unknown = set(config.methods) - set(METHODS)
     if unknown:
         raise ValueError(f"unknown methods {sorted(unknown)}: choose from {list(METHODS)}")
-    tasks = make_tasks(list(config.sizes), config.tasks_per_size, config.seed)
+    tasks: list[Task]
+    if config.family == "niah":
+        tasks = list(make_tasks(list(config.sizes), config.tasks_per_size, config.seed))
+    else:
+        tasks = list(
+            make_family_tasks(config.family, list(config.sizes), config.tasks_per_size, config.seed)
+        )
     results: list[TaskResult] = []
     for method in config.methods:
         for task in tasks:

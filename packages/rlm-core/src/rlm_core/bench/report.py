@@ -11,7 +11,7 @@ from pathlib import Path
 from rlm_core.bench.niah import TaskResult
 
 CSV_FIELDS = (
-    "task_id", "size_tokens", "method", "correct", "expected", "answer", "prompt_tokens",
+    "task_id", "size_tokens", "method", "correct", "score", "expected", "answer", "prompt_tokens",
     "completion_tokens", "total_tokens", "seconds", "root_calls", "code_steps", "guards",
     "rescued", "model_code_found", "context_kept", "error",
 )  # fmt: skip
@@ -30,6 +30,7 @@ class SummaryRow:
     model_code_found: int  # RLM: tasks where the model's own code printed the needle
     rescued: int  # RLM: tasks where the fallback code ran
     errors: int
+    partial_credit: float = 0.0  # mean score (multihop, aggregation: partial answers count)
 
 
 def summarize(results: Sequence[TaskResult]) -> list[SummaryRow]:
@@ -49,6 +50,7 @@ def summarize(results: Sequence[TaskResult]) -> list[SummaryRow]:
                 sum(r.model_code_found for r in items),
                 sum(r.rescued for r in items),
                 sum(r.error is not None for r in items),
+                sum(r.score for r in items) / count,
             )
         )  # fmt: skip
     return rows
@@ -66,16 +68,17 @@ def to_markdown(rows: Sequence[SummaryRow], *, title: str | None = None) -> str:
     """The summary as a markdown table."""
     lines = [f"### {title}", ""] if title else []
     lines += [
-        "| size | method | tasks | accuracy | tokens/task | s/task | own code found "
-        "| rescued | errors |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| size | method | tasks | accuracy | partial credit | tokens/task | s/task "
+        "| own code found | rescued | errors |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         own = f"{row.model_code_found}/{row.tasks}" if row.method == "rlm" else "–"
         rescued = f"{row.rescued}/{row.tasks}" if row.method == "rlm" else "–"
         lines.append(
             f"| {human_size(row.size_tokens)} | {row.method} | {row.tasks} | "
-            f"{row.accuracy:.0%} | {row.tokens_per_task:,.0f} | {row.seconds_per_task:.1f} | "
+            f"{row.accuracy:.0%} | {row.partial_credit:.0%} | {row.tokens_per_task:,.0f} | "
+            f"{row.seconds_per_task:.1f} | "
             f"{own} | {rescued} | {row.errors} |"
         )
     return "\n".join(lines) + "\n"

@@ -4,6 +4,7 @@
     rlm batch JOBS.jsonl --out RESULTS.jsonl  many questions: a local pool or Ray (--ray)
     rlm trace show|html|replay FILE         look at, render or re-run a saved trace
     rlm bench niah [--quick]                needle-in-a-haystack: RLM versus the bare model
+    rlm bench multihop|aggregation [--quick]  multi-hop questions, counts and sums over records
     rlm model pull|info                     fetch (verified) or describe the embedded local model
 
 Exit codes: 0 success, 1 the run failed (model, endpoint or engine error), 2 usage error
@@ -121,16 +122,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="benchmarks")
     bench_commands = bench.add_subparsers(dest="bench_command", required=True, metavar="NAME")
-    niah = bench_commands.add_parser("niah", help="needle in a haystack: RLM vs direct call")
-    niah.add_argument("--quick", action="store_true", help="2 sizes x 2 tasks, small window")
-    niah.add_argument("--sizes", help="comma-separated token sizes, e.g. 8k,32k,128k,1M")
-    niah.add_argument("--tasks", type=int, help="tasks per size (default 3, quick 2)")
-    niah.add_argument("--methods", default="rlm,baseline", help="rlm,baseline (default both)")
-    niah.add_argument("--baseline-window", type=int, help="tokens the baseline may send")
-    niah.add_argument("--seed", type=int, default=0)
-    niah.add_argument("--out", default="bench-results", help="folder for niah.md/.csv/.png")
-    _model_flags(niah)
-    niah.set_defaults(handler=_lazy("rlm_core.cli._bench", "niah"), max_steps=6)
+    for name, summary in (
+        ("niah", "needle in a haystack: RLM vs direct call"),
+        ("multihop", "two facts far apart joined through a name: RLM vs direct call"),
+        ("aggregation", "counts and sums over every record: RLM vs direct call"),
+    ):
+        family = bench_commands.add_parser(name, help=summary)
+        family.add_argument("--quick", action="store_true", help="2 sizes x 2 tasks, small window")
+        family.add_argument("--sizes", help="comma-separated token sizes, e.g. 8k,32k,128k,1M")
+        family.add_argument("--tasks", type=int, help="tasks per size (default 3, quick 2)")
+        family.add_argument("--methods", default="rlm,baseline", help="rlm,baseline (default both)")
+        family.add_argument("--baseline-window", type=int, help="tokens the baseline may send")
+        family.add_argument("--seed", type=int, default=0)
+        family.add_argument("--out", default="bench-results", help=f"folder for {name}.md/.csv")
+        _model_flags(family)
+        family.set_defaults(handler=_lazy("rlm_core.cli._bench", "niah"), max_steps=6)
 
     model = commands.add_parser("model", help="the embedded local model: pull or describe it")
     model_commands = model.add_subparsers(dest="model_command", required=True, metavar="ACTION")

@@ -1,4 +1,4 @@
-"""``rlm bench niah``: run the needle-in-a-haystack benchmark and write its reports."""
+"""``rlm bench niah|multihop|aggregation``: run a benchmark family and write its reports."""
 
 from __future__ import annotations
 
@@ -63,6 +63,8 @@ def _print_progress(result: TaskResult) -> None:
 
 
 def niah(args: argparse.Namespace) -> int:
+    """Run the family named by the subcommand (``niah``, ``multihop``, ``aggregation``)."""
+    family = getattr(args, "bench_command", None) or "niah"
     sizes = _sizes(args.sizes, args.quick)
     tasks = args.tasks if args.tasks is not None else (QUICK_TASKS if args.quick else 3)
     if tasks < 1:
@@ -81,6 +83,7 @@ def niah(args: argparse.Namespace) -> int:
         max_steps=args.max_steps,
         seed=args.seed,
         baseline_window=args.baseline_window,
+        family=family,
     )
     root = build_adapter(root_choice, n_ctx=n_ctx)
     sub = None
@@ -88,7 +91,7 @@ def niah(args: argparse.Namespace) -> int:
         sub = build_adapter(choose(args.sub_model, args.base_url), n_ctx=n_ctx)
     label = describe(root)
     print(
-        f"niah: {label}, sizes {[human_size(s) for s in sizes]}, {tasks} task(s) each, "
+        f"{family}: {label}, sizes {[human_size(s) for s in sizes]}, {tasks} task(s) each, "
         f"methods {list(config.methods)}, profile {config.profile}",
         file=sys.stderr,
     )
@@ -105,15 +108,16 @@ def niah(args: argparse.Namespace) -> int:
     results = run_bench(config, root, subcall_adapter=sub, progress=progress)
     elapsed = time.perf_counter() - started
     rows = summarize(results)
-    title = f"NIAH: {label} ({elapsed:.0f}s total)"
+    title = f"{family.upper()}: {label} ({elapsed:.0f}s total)"
     table = to_markdown(rows, title=title)
-    (out / "niah.md").write_text(table, encoding="utf-8")
-    write_csv(results, out / "niah.csv")
+    (out / f"{family}.md").write_text(table, encoding="utf-8")
+    write_csv(results, out / f"{family}.csv")
     print(table)
     print(
-        f"wrote {out / 'niah.md'}, {out / 'niah.csv'} and RLM traces in {traces}", file=sys.stderr
+        f"wrote {out / f'{family}.md'}, {out / f'{family}.csv'} and RLM traces in {traces}",
+        file=sys.stderr,
     )
-    plot = write_plot(rows, out / "niah.png", title=title)
+    plot = write_plot(rows, out / f"{family}.png", title=title)
     if plot is None:
         print(
             'no PNG plot: matplotlib is not installed (pip install "rlm-core[plot]")',
