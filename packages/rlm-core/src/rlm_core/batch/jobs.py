@@ -23,12 +23,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from rlm_core._text_files import is_text_file, text_files_in
 from rlm_core.context import Context
 from rlm_core.errors import ConfigError, ContextError
 from rlm_core.repl.base import backend_names
 
-SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", "node_modules", ".venv", ".mypy_cache"}
-BINARY_PROBE = 8192
 MAX_REPORTED_PROBLEMS = 20
 JOB_KEYS = ("id", "query", "context")
 
@@ -285,36 +284,20 @@ def _expand(spec: str, base_dir: Path) -> list[Path]:
         path = base_dir / path
     if any(char in spec for char in "*?["):
         matches = sorted(Path(m) for m in glob.glob(str(path), recursive=True))
-        found = [m.resolve() for m in matches if m.is_file() and _is_text(m)]
+        found = [m.resolve() for m in matches if m.is_file() and is_text_file(m)]
         if not found:
             raise BatchInputError(f"context path {spec!r}: the pattern matches no text files")
         return found
     if not path.exists():
         raise BatchInputError(f"context path {spec!r}: no such file or folder ({path})")
     if path.is_dir():
-        inside = _folder_files(path)
+        inside = [found.resolve() for found in text_files_in(path)]
         if not inside:
             raise BatchInputError(f"context path {spec!r}: the folder holds no text files")
         return inside
-    if not _is_text(path):
+    if not is_text_file(path):
         raise BatchInputError(f"context path {spec!r}: looks like a binary file; pass text files")
     return [path.resolve()]
-
-
-def _is_text(path: Path) -> bool:
-    with path.open("rb") as handle:
-        return b"\0" not in handle.read(BINARY_PROBE)
-
-
-def _folder_files(folder: Path) -> list[Path]:
-    found = []
-    for path in sorted(folder.rglob("*")):
-        relative = path.relative_to(folder).parts
-        if any(part in SKIP_DIRS or part.startswith(".") for part in relative):
-            continue
-        if path.is_file() and _is_text(path):
-            found.append(path.resolve())
-    return found
 
 
 def _read(file: str) -> str:

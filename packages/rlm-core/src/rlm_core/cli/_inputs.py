@@ -6,30 +6,12 @@ import glob
 import sys
 from pathlib import Path
 
+from rlm_core._text_files import is_text_file, text_files_in
 from rlm_core.context import Context
-
-SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", "node_modules", ".venv", ".mypy_cache"}
-BINARY_PROBE = 8192
 
 
 class UsageError(Exception):
     """A bad command line: printed as ``rlm: error: ...`` with exit code 2."""
-
-
-def _is_text(path: Path) -> bool:
-    with path.open("rb") as handle:
-        return b"\0" not in handle.read(BINARY_PROBE)
-
-
-def _folder_files(folder: Path) -> list[Path]:
-    found = []
-    for path in sorted(folder.rglob("*")):
-        relative = path.relative_to(folder).parts
-        if any(part in SKIP_DIRS or part.startswith(".") for part in relative):
-            continue
-        if path.is_file() and _is_text(path):
-            found.append(path)
-    return found
 
 
 def expand_paths(specs: list[str]) -> list[Path]:
@@ -41,17 +23,17 @@ def expand_paths(specs: list[str]) -> list[Path]:
             matches = [m for m in matches if m.is_file()]
             if not matches:
                 raise UsageError(f"--context {spec!r}: the pattern matches no files")
-            files.extend(m for m in matches if _is_text(m))
+            files.extend(m for m in matches if is_text_file(m))
             continue
         path = Path(spec).expanduser()
         if not path.exists():
             raise UsageError(f"--context {spec!r}: no such file or folder")
         if path.is_dir():
-            inside = _folder_files(path)
+            inside = text_files_in(path)
             if not inside:
                 raise UsageError(f"--context {spec!r}: the folder holds no text files")
             files.extend(inside)
-        elif not _is_text(path):
+        elif not is_text_file(path):
             raise UsageError(f"--context {spec!r}: looks like a binary file; pass text files")
         else:
             files.append(path)
