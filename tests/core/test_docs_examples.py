@@ -1,4 +1,4 @@
-"""docs/sessions-and-tools.md runs as written: each Python example on its own."""
+"""docs/sessions-and-tools.md and docs/concepts.md run as written: each Python example on its own."""
 
 from __future__ import annotations
 
@@ -8,12 +8,17 @@ from pathlib import Path
 import pytest
 from pytest_examples import CodeExample, EvalExample, find_examples
 
-PAGE = Path(__file__).resolve().parents[2] / "docs" / "sessions-and-tools.md"
-EXAMPLES = [example for example in find_examples(PAGE) if example.prefix.startswith("py")]
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+PAGE = DOCS / "sessions-and-tools.md"
+EXAMPLES = [
+    example
+    for example in find_examples(PAGE, DOCS / "concepts.md")
+    if example.prefix.startswith("py")
+]
 
 
 def test_the_page_has_an_example_for_each_part() -> None:
-    assert len(EXAMPLES) >= 6
+    assert len([example for example in EXAMPLES if example.path == PAGE]) >= 6
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=str)

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     )
     from rlm_core.events import Event, EventListener, current_step
     from rlm_core.options import RLMOptions
+    from rlm_core.pieces import AnswerTap, AnswerText, PieceSink, pieces_to, report_piece
     from rlm_core.policy import Policy
     from rlm_core.profiles import PROFILES, Profile
     from rlm_core.repl.base import ExecResult, REPLProtocol
@@ -62,6 +63,8 @@ __all__ = [
     "PROFILES",
     "RLM",
     "AdapterError",
+    "AnswerTap",
+    "AnswerText",
     "ConfigError",
     "ConsecutiveErrorsExceeded",
     "Context",
@@ -83,6 +86,7 @@ __all__ = [
     "ModelAdapter",
     "ModelResponse",
     "OutputValidationError",
+    "PieceSink",
     "Policy",
     "PolicyError",
     "Profile",
@@ -107,7 +111,9 @@ __all__ = [
     "current_step",
     "estimate_tokens",
     "ndcg_at_k",
+    "pieces_to",
     "recall_at_k",
+    "report_piece",
     "union_pool",
 ]
 
@@ -121,6 +127,11 @@ _EXPORTS: dict[str, str] = {
     "count_tokens": "rlm_core.engine.tokens",
     "estimate_tokens": "rlm_core.engine.tokens",
     "current_step": "rlm_core.events",
+    "AnswerTap": "rlm_core.pieces",
+    "AnswerText": "rlm_core.pieces",
+    "PieceSink": "rlm_core.pieces",
+    "pieces_to": "rlm_core.pieces",
+    "report_piece": "rlm_core.pieces",
     "FileCache": "rlm_core.cache",
     "Context": "rlm_core.context",
     "Match": "rlm_core.context",

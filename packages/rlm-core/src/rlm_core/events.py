@@ -42,6 +42,7 @@ EventType = Literal[
     "compaction",  # history was summarised; data: tokens_before, tokens_after
     "guard",  # a guard rejected a reply or injected fallback code; data: reason
     "finalize",  # a budget ran out and the model is asked for its best answer
+    "answer_delta",  # answer text streamed from the root call writing it; data: text
     "run_end",  # data: answer
     "run_error",  # data: error
 ]

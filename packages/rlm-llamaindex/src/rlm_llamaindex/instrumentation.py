@@ -136,7 +136,7 @@ class InstrumentationBridge:
             self._start(event, step)
         elif event.type == "step_end" and step is not None:
             self._end(event, step)
-        else:
+        elif event.type != "answer_delta":  # the LLM's own stream events carry that text
             self.dispatcher.event(
                 RLMRunEvent(
                     type=event.type,

@@ -8,8 +8,7 @@ from typing import Any
 from llama_index.core.base.llms.types import ChatMessage, ChatResponse, MessageRole
 from llama_index.core.llms import LLM
 
-from rlm_core import AdapterError, ConfigError, ModelResponse, Usage
-from rlm_llamaindex.deltas import report
+from rlm_core import AdapterError, ConfigError, ModelResponse, Usage, report_piece
 
 _ROLES = {
     "system": MessageRole.SYSTEM,
@@ -146,7 +145,7 @@ class _Collector:
             return False
         self.pieces.append(piece)
         self.chars += len(piece)
-        report(piece)
+        report_piece(piece)
         return True
 
     def response(self, model: str | None) -> ModelResponse:

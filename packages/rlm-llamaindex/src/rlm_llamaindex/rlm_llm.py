@@ -175,7 +175,6 @@ class RLMLLM(LLM):
     def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
         self._inputs(messages)  # a bad conversation fails here, not in the worker
         pieces, worker = pieces_from_thread(
-            self._runner.options,
             lambda listeners: self._run(messages, listeners),
             context=contextvars.copy_context(),
             finish=lambda result, error: None,
@@ -188,7 +187,6 @@ class RLMLLM(LLM):
     ) -> ChatResponseAsyncGen:
         self._inputs(messages)
         pieces, _ = pieces_from_task(
-            self._runner.options,
             lambda listeners: self._arun(messages, listeners),
             context=contextvars.copy_context(),
             finish=lambda result, error: None,

@@ -27,8 +27,7 @@ from llama_index.core.schema import NodeWithScore, QueryBundle
 from llama_index_instrumentation import get_dispatcher
 from llama_index_instrumentation.dispatcher import active_instrument_tags
 
-from rlm_llamaindex.answer_tap import AnswerTap
-from rlm_llamaindex.deltas import routed_to
+from rlm_core import AnswerText, Event
 from rlm_llamaindex.runner import RunResult
 
 logger = logging.getLogger("rlm_llamaindex")
@@ -117,33 +116,34 @@ class _Outcome:
         self.metadata.update(result.metadata)
 
 
-def _rest(tap: AnswerTap, answer: str) -> list[str]:
-    rest = tap.rest(answer)
-    if rest is None:
-        logger.warning(
-            "the streamed start of the answer was not the run's final answer; "
-            "the final answer follows on a new line"
-        )
-        return ["\n", *words(answer)]
-    return words(rest)
+class AnswerPieces:
+    """A run listener that passes the answer text the run streams (``answer_delta``
+    events) to ``emit``; ``rest`` gives the pieces left once the run has its answer."""
 
+    def __init__(self, emit: Callable[[str], None]) -> None:
+        self.emit = emit
+        self.text = AnswerText()
 
-def tap_for(options: Any, emit: Callable[[str], None]) -> AnswerTap:
-    """An ``AnswerTap`` that knows the guards and budget of a run with ``options``."""
-    policy = options.policy
-    return AnswerTap(
-        emit,
-        need_repl=bool(options.require_repl_before_final),
-        need_subcall=bool(options.require_subcall_before_final),
-        token_budget=policy is not None and policy.max_total_tokens is not None,
-    )
+    def on_event(self, event: Event) -> None:
+        if event.type == "answer_delta":
+            piece = self.text.feed(event)
+            if piece:
+                self.emit(piece)
+
+    def rest(self, answer: str) -> list[str]:
+        rest = self.text.rest(answer)
+        if self.text.diverged:
+            logger.warning(
+                "the streamed start of the answer was not the run's final answer; "
+                "the final answer follows on a new line"
+            )
+        return words(rest)
 
 
 Finish = Callable[[RunResult | None, BaseException | None], None]
 
 
 def pieces_from_thread(
-    options: Any,
     run: Callable[[list[Any]], RunResult],
     *,
     context: contextvars.Context,
@@ -154,15 +154,14 @@ def pieces_from_thread(
     run is over, before the last piece is handed out; the run's error is raised by
     the generator."""
     pieces: queue.Queue[Any] = queue.Queue()
-    tap = tap_for(options, pieces.put)
+    tap = AnswerPieces(pieces.put)
 
     def work() -> None:
         result: RunResult | None = None
         error: BaseException | None = None
         try:
-            with routed_to(tap.on_piece):
-                result = run([tap])
-            for piece in _rest(tap, result.answer):
+            result = run([tap])
+            for piece in tap.rest(result.answer):
                 pieces.put(piece)
         except BaseException as failure:
             error = failure
@@ -176,7 +175,6 @@ def pieces_from_thread(
 
 
 def pieces_from_task(
-    options: Any,
     run: Callable[[list[Any]], Awaitable[RunResult]],
     *,
     context: contextvars.Context,
@@ -204,16 +202,15 @@ def pieces_from_task(
         else:
             loop.call_soon_threadsafe(pieces.put_nowait, piece)
 
-    tap = tap_for(options, emit)
+    tap = AnswerPieces(emit)
 
     async def work() -> None:
         started.set()
         result: RunResult | None = None
         error: BaseException | None = None
         try:
-            with routed_to(tap.on_piece):
-                result = await run([tap])
-            for piece in _rest(tap, result.answer):
+            result = await run([tap])
+            for piece in tap.rest(result.answer):
                 pieces.put_nowait(piece)
         except BaseException as failure:
             error = failure
@@ -281,7 +278,6 @@ def stream_sync(engine: Any, query: QueryBundle, run: Run) -> StreamingResponse:
         scope.close(holder[0], error)
 
     pieces, worker = pieces_from_thread(
-        engine._runner.options,
         lambda listeners: run(query, listeners),
         context=scope.context(),
         finish=finish,
@@ -309,7 +305,6 @@ async def stream_async(
         scope.close(holder[0], error)
 
     pieces, take_over = pieces_from_task(
-        engine._runner.options,
         lambda listeners: run(query, listeners),
         context=scope.context(),
         finish=finish,

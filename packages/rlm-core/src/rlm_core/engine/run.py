@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager, nullcontext
 from typing import Any
 
 from rlm_core.adapters.base import ModelAdapter
@@ -21,6 +21,7 @@ from rlm_core.engine.toolkit import Toolkit
 from rlm_core.engine.workspace import Workspace, new_toolkit
 from rlm_core.errors import RLMError
 from rlm_core.events import EventBus, TraceRecorder
+from rlm_core.pieces import AnswerTap, pieces_to
 from rlm_core.repl.base import REPL
 from rlm_core.repl.selection import choice_of
 from rlm_core.trace import Trace
@@ -48,6 +49,12 @@ class RunSession:
             self.state, sub_run=self._sub_run, async_sub_run=self._async_sub_run
         )
         self.workspace = workspace
+        self.answer_tap = _answer_tap(settings, self.state)
+        bus.subscribe(self.answer_tap)
+
+    def _streaming(self, output: OutputSpec | None) -> AbstractContextManager[None]:
+        """Route streamed pieces of model calls to the answer tap (not for typed answers)."""
+        return nullcontext() if output is not None else pieces_to(self.answer_tap.on_piece)
 
     # -- building blocks ---------------------------------------------------------------------
     def _open_repl(self, context: Context, depth: int) -> tuple[REPL, Toolkit]:
@@ -127,7 +134,7 @@ class RunSession:
         session's earlier turns) is shown to the model with the question."""
         self._start(query, metadata)
         try:
-            with self._top_repl(context) as (repl, toolkit):
+            with self._streaming(output), self._top_repl(context) as (repl, toolkit):
                 if setup is not None:
                     setup(repl)
                 loop = self._loop(repl, toolkit, self.state.settings.adapter, 0, None)
@@ -149,11 +156,13 @@ class RunSession:
     ) -> Any:
         self._start(query, metadata)
         try:
-            async with self._top_arepl(context) as (repl, toolkit):
-                if setup is not None:
-                    await asyncio.to_thread(setup, repl)
-                loop = self._loop(repl, toolkit, self.state.settings.adapter, 0, None)
-                answer = await adrive(loop.run(query, metadata, note=note, output=output), repl)
+            with self._streaming(output):
+                async with self._top_arepl(context) as (repl, toolkit):
+                    if setup is not None:
+                        await asyncio.to_thread(setup, repl)
+                    loop = self._loop(repl, toolkit, self.state.settings.adapter, 0, None)
+                    run = loop.run(query, metadata, note=note, output=output)
+                    answer = await adrive(run, repl)
         except BaseException as error:
             self._failed(error)
             raise
@@ -206,3 +215,15 @@ def _close_when_opened(opening: asyncio.Future[tuple[REPL, Toolkit]]) -> None:
         return
     repl = opening.result()[0]
     asyncio.get_running_loop().run_in_executor(None, repl.close)
+
+
+def _answer_tap(settings: EngineSettings, state: RunState) -> AnswerTap:
+    """A tap that streams the answer as ``answer_delta`` events, knowing the run's guards
+    and whether a budget could still end the run after a reply."""
+    policy = settings.policy
+    return AnswerTap(
+        lambda text: state.emit("answer_delta", text=text),
+        need_repl=settings.guards.require_repl_before_final,
+        need_subcall=settings.guards.require_subcall_before_final,
+        token_budget=policy.max_total_tokens is not None or policy.max_cost_usd is not None,
+    )
