@@ -8,10 +8,12 @@ and the inner model runs are tagged ``nostream`` so LangGraph does not stream th
 from __future__ import annotations
 
 import itertools
+import threading
 from typing import Any
 
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
+from langchain_core.outputs import ChatGenerationChunk
 from langgraph.graph import END, START, MessagesState, StateGraph
 
 from rlm_langchain import ChatRLM, RLMRunnable
@@ -118,7 +120,8 @@ def test_langgraph_messages_mode_streams_only_the_chat_rlm_answer(recorder: Reco
             config={"callbacks": [recorder]},
         )
     )
-    assert _streamed_texts(parts) == [ANSWER]
+    texts = _streamed_texts(parts)
+    assert "".join(texts) == ANSWER and len(texts) > 1  # token by token, code never shown
     (chat_run,) = [run for run in recorder.of("chat") if run.name == "ChatRLM"]
     inner = [run for run in recorder.runs if run.parent_run_id == chat_run.run_id]
     assert len(inner) == 4
@@ -137,7 +140,8 @@ async def test_langgraph_async_messages_mode_streams_only_the_answer() -> None:
             {"messages": [HumanMessage("When?")]}, stream_mode="messages"
         )
     ]
-    assert _streamed_texts(parts) == [ANSWER]
+    texts = _streamed_texts(parts)
+    assert "".join(texts) == ANSWER and len(texts) > 1
 
 
 def test_langgraph_messages_mode_hides_an_rlm_runnable_nodes_inner_models() -> None:
@@ -167,3 +171,88 @@ def test_without_nostream_langgraph_would_stream_inner_tokens() -> None:
         _graph_of(answer).stream({"messages": [HumanMessage("q")]}, stream_mode="messages")
     )
     assert len(_streamed_texts(parts)) > 1
+
+
+class _GatedRoot(GenericFakeChatModel):
+    """Streams the start of its answer reply, then waits until the user has seen a token
+    of it (``gate``) before writing the rest; ``waited_in_vain`` says if that never came."""
+
+    gate: Any
+    waited_in_vain: bool = False
+
+    def _stream(self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any):  # type: ignore[no-untyped-def]
+        chunks = list(super()._stream(messages, stop=stop, run_manager=run_manager, **kwargs))
+        text = "".join(chunk.message.text for chunk in chunks)
+        if not text.startswith("FINAL:"):
+            yield from chunks
+            return
+        head, tail = text[: -len(" 1969.")], " 1969."
+        yield ChatGenerationChunk(message=AIMessageChunk(content=head))
+        self.waited_in_vain = not self.gate.wait(timeout=10)
+        yield ChatGenerationChunk(message=AIMessageChunk(content=tail))
+
+
+def test_answer_tokens_arrive_while_the_root_call_writes_them() -> None:
+    """The user sees answer tokens before the root call that writes them has finished."""
+    gate = threading.Event()
+    root = _GatedRoot(
+        messages=itertools.cycle([AIMessage(content=ROOT_CODE), AIMessage(f"FINAL: {ANSWER}")]),
+        gate=gate,
+    )
+    chat = ChatRLM(
+        llm=root,
+        sub_llm=_streaming("The year was 1969."),
+        retriever=KeywordRetriever(documents=DOCS),
+    )
+    texts = []
+    for chunk in chat.stream("When?"):
+        if chunk.text:
+            texts.append(chunk.text)
+            gate.set()
+    assert "".join(texts) == ANSWER and len(texts) > 1
+    assert not root.waited_in_vain
+
+
+def test_code_and_final_var_replies_are_never_streamed() -> None:
+    chat = ChatRLM(
+        llm=_streaming(fenced("x = 'secret plan'\nprint(x)"), "FINAL_VAR: x"),
+        context="some text",
+    )
+    chunks = list(chat.stream("What is x?"))
+    texts = [chunk.text for chunk in chunks if chunk.text]
+    assert texts == ["secret plan"]  # the variable's value arrives whole, at the end
+
+
+def test_stop_sequences_turn_live_streaming_off() -> None:
+    chunks = list(_chat().stream("When?", stop=[" in"]))
+    assert [chunk.text for chunk in chunks if chunk.text] == ["It happened"]
+
+
+async def test_invoke_under_astream_events_streams_answer_tokens() -> None:
+    """LangChain's hidden streaming path (a streaming callback on ``invoke``)."""
+    chat = _chat()
+
+    async def node(question: str) -> str:
+        return (await chat.ainvoke(question)).text
+
+    from langchain_core.runnables import RunnableLambda
+
+    events = [e async for e in RunnableLambda(node).astream_events("When?", version="v2")]
+    tokens = [
+        e["data"]["chunk"].text
+        for e in events
+        if e["event"] == "on_chat_model_stream" and e["name"] == "ChatRLM"
+    ]
+    tokens = [token for token in tokens if token]
+    assert "".join(tokens) == ANSWER and len(tokens) > 1
+
+
+def test_rlm_runnable_streams_answer_text_pieces() -> None:
+    rlm = RLMRunnable(
+        llm=_streaming(ROOT_CODE, f"FINAL: {ANSWER}"),
+        sub_llm=_streaming("The year was 1969."),
+        retriever=KeywordRetriever(documents=DOCS),
+    )
+    texts = [chunk for chunk in rlm.stream("When?") if chunk]
+    assert "".join(texts) == ANSWER and len(texts) > 1
+    assert rlm.invoke("When?") == ANSWER

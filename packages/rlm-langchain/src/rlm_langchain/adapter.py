@@ -9,7 +9,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 
-from rlm_core import ModelResponse, Usage, estimate_tokens
+from rlm_core import ModelResponse, Usage, estimate_tokens, report_piece
 from rlm_langchain.capped import CappedReply, tokens_in
 from rlm_langchain.conversation import Preamble
 
@@ -99,7 +99,9 @@ class ChatModelAdapter:
     ``max_output_tokens``, ``max_new_tokens`` or ``num_predict``; ``bind_max_tokens``
     overrides the detection) and also enforced here: every call is streamed and
     reading stops once the reply passes its cap, so a server that ignores the
-    parameter is not left generating. ``preamble`` (system text and earlier turns
+    parameter is not left generating. Each piece kept is reported to the run
+    (``rlm_core.report_piece``), which streams the answer from the call that writes
+    it. ``preamble`` (system text and earlier turns
     of a conversation) is added to every call; use it for the root model only.
     The model keeps its own temperature.
     """
@@ -164,6 +166,7 @@ class ChatModelAdapter:
             for piece in stream:
                 if reply.add(piece):
                     break
+                report_piece(str(piece.text))
         finally:
             stream.close()  # type: ignore[attr-defined]
         return self._response(reply, messages)
@@ -181,6 +184,7 @@ class ChatModelAdapter:
             async for piece in stream:
                 if reply.add(piece):
                     break
+                report_piece(str(piece.text))
         finally:
             await stream.aclose()  # type: ignore[attr-defined]
         return self._response(reply, messages)

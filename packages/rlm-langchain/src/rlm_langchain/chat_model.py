@@ -17,7 +17,7 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from rlm_core import Event, Trace
+from rlm_core import AnswerText, Event, Trace
 from rlm_langchain.adapter import model_name_of, require_chat_model
 from rlm_langchain.conversation import split_conversation
 from rlm_langchain.engine import (
@@ -298,10 +298,9 @@ class ChatRLM(BaseChatModel):
     ) -> ChatResult:
         chunk: ChatGenerationChunk | None = None
         for piece in self._stream(messages, stop, run_manager, **kwargs):
-            chunk = piece
-        if run_manager is not None and chunk is not None:
-            text = chunk.message.text
-            run_manager.on_llm_new_token(text, chunk=answer_token(run_manager.run_id, text))
+            if run_manager is not None:
+                run_manager.on_llm_new_token(piece.message.text, chunk=piece)
+            chunk = piece if chunk is None else chunk + piece
         return _result(chunk)
 
     def invoke(
@@ -364,10 +363,14 @@ class ChatRLM(BaseChatModel):
             yield self._chunk(reply, trace, stop, run_manager)
             return
         query, bound = self._bind(messages, run_manager, kwargs)
+        streamed = self._answer_text(stop)
         for event in bound.events(query, self._context()):
+            piece = _answer_piece(event, streamed, run_manager)
+            if piece is not None:
+                yield piece
             end = run_end_of(event)
             if end is not None:
-                yield self._chunk(end[0], end[1], stop, run_manager)
+                yield self._chunk(end[0], end[1], stop, run_manager, streamed)
 
     # -- async ------------------------------------------------------------------------------
     async def _agenerate(
@@ -379,10 +382,9 @@ class ChatRLM(BaseChatModel):
     ) -> ChatResult:
         chunk: ChatGenerationChunk | None = None
         async for piece in self._astream(messages, stop, run_manager, **kwargs):
-            chunk = piece
-        if run_manager is not None and chunk is not None:
-            text = chunk.message.text
-            await run_manager.on_llm_new_token(text, chunk=answer_token(run_manager.run_id, text))
+            if run_manager is not None:
+                await run_manager.on_llm_new_token(piece.message.text, chunk=piece)
+            chunk = piece if chunk is None else chunk + piece
         return _result(chunk)
 
     async def astream(
@@ -424,18 +426,36 @@ class ChatRLM(BaseChatModel):
             yield self._chunk(reply, trace, stop, run_manager)
             return
         query, bound = self._bind(messages, run_manager, kwargs)
+        streamed = self._answer_text(stop)
         async for event in bound.aevents(query, self._context()):
+            piece = _answer_piece(event, streamed, run_manager)
+            if piece is not None:
+                yield piece
             end = run_end_of(event)
             if end is not None:
-                yield self._chunk(end[0], end[1], stop, run_manager)
+                yield self._chunk(end[0], end[1], stop, run_manager, streamed)
+
+    def _answer_text(self, stop: list[str] | None) -> AnswerText | None:
+        """Tracks the answer streamed while the run goes on; ``None`` (the answer comes
+        whole at the end) when stop sequences must cut it."""
+        return None if stop or self.stop else AnswerText()
 
     def _chunk(
-        self, answer: Any, trace: Trace, stop: list[str] | None, run_manager: Any
+        self,
+        answer: Any,
+        trace: Trace,
+        stop: list[str] | None,
+        run_manager: Any,
+        streamed: AnswerText | None = None,
     ) -> ChatGenerationChunk:
+        """The run's last chunk: the answer (or what was not streamed of it) and metadata."""
         message = self._message(answer, trace, stop, run_manager)
+        content = message.content
+        if streamed is not None and isinstance(content, str):
+            content = streamed.rest(content)
         return ChatGenerationChunk(
             message=AIMessageChunk(
-                content=message.content,
+                content=content,
                 id=message.id,
                 response_metadata=message.response_metadata,
                 tool_call_chunks=[
@@ -447,3 +467,15 @@ class ChatRLM(BaseChatModel):
                 chunk_position="last",
             )
         )
+
+
+def _answer_piece(
+    event: Event, streamed: AnswerText | None, run_manager: Any
+) -> ChatGenerationChunk | None:
+    """A chunk of answer text when ``event`` streams some (``answer_delta`` of the run)."""
+    if streamed is None or event.type != "answer_delta":
+        return None
+    text = streamed.feed(event)
+    if not text:
+        return None
+    return answer_token(None if run_manager is None else run_manager.run_id, text)

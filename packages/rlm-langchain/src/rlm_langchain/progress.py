@@ -92,7 +92,13 @@ class RLMProgress(str):
 
 
 def dispatch_event(event: Event, config: RunnableConfig) -> None:
-    """Send ``event`` to the run's callbacks (sync); never lets observability break a run."""
+    """Send ``event`` to the run's callbacks (sync); never lets observability break a run.
+
+    ``answer_delta`` events are not sent: their text reaches callbacks as the
+    answer's own stream (chat-model tokens, or the runnable's output chunks).
+    """
+    if event.type == "answer_delta":
+        return
     try:
         dispatch_custom_event(event_name(event), event_payload(event), config=config)
     except Exception:
@@ -101,6 +107,8 @@ def dispatch_event(event: Event, config: RunnableConfig) -> None:
 
 async def adispatch_event(event: Event, config: RunnableConfig) -> None:
     """Async ``dispatch_event``."""
+    if event.type == "answer_delta":
+        return
     try:
         await adispatch_custom_event(event_name(event), event_payload(event), config=config)
     except Exception:

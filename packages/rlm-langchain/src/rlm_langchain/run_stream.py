@@ -51,10 +51,10 @@ def message_id(run_id: UUID) -> str:
     return f"{LC_ID_PREFIX}-{run_id}"
 
 
-def answer_token(run_id: UUID, text: str) -> ChatGenerationChunk:
-    """``text`` as the one streamed chunk of run ``run_id``'s answer."""
+def answer_token(run_id: UUID | None, text: str) -> ChatGenerationChunk:
+    """``text`` as a streamed chunk of run ``run_id``'s answer (more chunks follow)."""
     return ChatGenerationChunk(
-        message=AIMessageChunk(content=text, id=message_id(run_id), chunk_position="last")
+        message=AIMessageChunk(content=text, id=None if run_id is None else message_id(run_id))
     )
 
 

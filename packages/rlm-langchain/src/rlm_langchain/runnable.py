@@ -14,7 +14,7 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils.pydantic import TypeBaseModel
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from rlm_core import Trace
+from rlm_core import AnswerText, Event, Trace
 from rlm_langchain.adapter import require_chat_model
 from rlm_langchain.engine import (
     BoundEngine,
@@ -218,7 +218,8 @@ class RLMRunnable(RunnableSerializable[RLMInput, RLMOutput]):
     ) -> Any:
         final: Any = None
         async for chunk in self.astream(input, config, **kwargs):
-            final = chunk
+            joins = isinstance(final, str) and isinstance(chunk, str)
+            final = final + chunk if joins else chunk  # answer pieces join up
         return final
 
     def stream(
@@ -250,11 +251,9 @@ class RLMRunnable(RunnableSerializable[RLMInput, RLMOutput]):
             )
             yield self._output(conversation.engine, answer, trace, request)
             return
+        streamed = None if self.return_trace else AnswerText()
         for event in bound.events(request.query, request.context):
-            yield RLMProgress(event)
-            end = run_end_of(event)
-            if end is not None:
-                yield self._output(bound, end[0], end[1], request)
+            yield from self._chunks_of(event, streamed, bound, request)
 
     async def astream(
         self, input: RLMInput, config: RunnableConfig | None = None, **kwargs: Any
@@ -293,11 +292,34 @@ class RLMRunnable(RunnableSerializable[RLMInput, RLMOutput]):
             )
             yield self._output(conversation.engine, answer, trace, request)
             return
+        streamed = None if self.return_trace else AnswerText()
         async for event in bound.aevents(request.query, request.context):
-            yield RLMProgress(event)
-            end = run_end_of(event)
-            if end is not None:
-                yield self._output(bound, end[0], end[1], request)
+            for chunk in self._chunks_of(event, streamed, bound, request):
+                yield chunk
+
+    def _chunks_of(
+        self,
+        event: Event,
+        streamed: AnswerText | None,
+        bound: BoundEngine,
+        request: RLMRequest,
+    ) -> list[Any]:
+        """What ``stream`` yields for ``event``: answer text as the run streams it (a plain
+        answer only), a progress chunk for other events, and at the end the output (the
+        part of the answer not streamed yet, or the whole ``RLMResult``)."""
+        if event.type == "answer_delta":
+            text = streamed.feed(event) if streamed is not None else ""
+            return [text] if text else []
+        chunks: list[Any] = [RLMProgress(event)]
+        end = run_end_of(event)
+        if end is not None:
+            answer, trace = end
+            if streamed is not None:
+                rest = streamed.rest(answer)
+                chunks += [rest] if rest or answer == rest else []
+            else:
+                chunks.append(self._output(bound, answer, trace, request))
+        return chunks
 
 
 def _gather(chunks: Iterator[Any]) -> Any:
