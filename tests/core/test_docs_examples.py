@@ -1,4 +1,4 @@
-"""docs/sessions-and-tools.md and docs/concepts.md run as written: each Python example on its own."""
+"""docs/sessions-and-tools.md and docs/concepts.md run as written, each example on its own."""
 
 from __future__ import annotations
 
