@@ -133,3 +133,27 @@ def test_stream_yields_answer_deltas(backend: str) -> None:
     events = list(rlm.stream("q", "ctx"))
     assert "".join(_deltas(events)) == "streamed answer"
     assert events[-1].type == "run_end"
+
+
+def test_a_session_turn_streams_its_events_and_keeps_variables() -> None:
+    rlm = RLM(
+        PieceByPiece(code("secret = 41"), "FINAL: stored it", code("FINAL(secret + 1)")),
+        repl_backend="python",
+    )
+    with rlm.session() as session:
+        first = list(session.stream("Store it.", "ctx"))
+        assert "".join(_deltas(first)) == "stored it"
+        second = list(session.stream("One more?"))
+        assert second[-1].type == "run_end" and second[-1].data["answer"] == "42"
+        assert len(session.turns) == 2
+
+
+def test_a_session_turn_streams_on_the_event_loop() -> None:
+    rlm = RLM(PieceByPiece("FINAL: async session answer"), repl_backend="python")
+
+    async def main() -> list[Event]:
+        with rlm.session() as session:
+            return [event async for event in session.astream("q", "ctx")]
+
+    events = asyncio.run(main())
+    assert "".join(_deltas(events)) == "async session answer"

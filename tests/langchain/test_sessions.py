@@ -3,7 +3,10 @@ RunnableWithMessageHistory and a LangGraph checkpointer; sessions close on reque
 
 from __future__ import annotations
 
+import itertools
+
 from langchain_core.chat_history import InMemoryChatMessageHistory
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.history import RunnableWithMessageHistory
@@ -106,3 +109,60 @@ def test_bad_idle_timeout_names_the_fix() -> None:
 
     with pytest.raises(ValueError, match="idle_timeout must be a positive number"):
         RLMSessions(idle_timeout=0)
+
+
+def _streaming(*replies: str) -> GenericFakeChatModel:
+    return GenericFakeChatModel(messages=itertools.cycle([AIMessage(content=r) for r in replies]))
+
+
+async def test_a_checkpointed_graph_streams_answer_tokens_and_keeps_the_repl() -> None:
+    """LangGraph messages mode + checkpointer + sessions: tokens stream, variables survive."""
+    sessions = RLMSessions()
+    remember = (fenced("secret = 4711\nprint(secret)"), "FINAL: I will remember the number.")
+    recall = (fenced("answer = secret + 1\nprint(answer)"), "FINAL: One more is 4712 exactly.")
+    chat = ChatRLM(llm=_streaming(*remember, *recall), context=CONTEXT, sessions=sessions)
+
+    async def answer(state: MessagesState) -> dict[str, list[BaseMessage]]:
+        return {"messages": [await chat.ainvoke(state["messages"])]}
+
+    builder = StateGraph(MessagesState)
+    builder.add_node("answer", answer)
+    builder.add_edge(START, "answer")
+    graph = builder.compile(checkpointer=InMemorySaver())
+    thread: RunnableConfig = {"configurable": {"thread_id": "t2"}}
+    streamed: list[list[str]] = []
+    for question in ("Remember 4711.", "One more?"):
+        parts = [
+            message.text
+            async for message, _ in graph.astream(
+                {"messages": [HumanMessage(question)]}, thread, stream_mode="messages"
+            )
+            if message.text
+        ]
+        streamed.append(parts)
+    assert ["".join(parts) for parts in streamed] == [
+        "I will remember the number.",
+        "One more is 4712 exactly.",  # computed in turn 2 from turn 1's `secret`
+    ]
+    assert all(len(parts) > 1 for parts in streamed)  # token by token, no code shown
+    session = sessions.session("t2")
+    assert session is not None and len(session.turns) == 2
+
+
+def test_a_session_turn_streams_through_chat_rlm_stream() -> None:
+    sessions = RLMSessions()
+    chat = ChatRLM(
+        llm=_streaming(fenced("x = 2"), "FINAL: x is set to two now."),
+        context=CONTEXT,
+        sessions=sessions,
+    )
+    chunks = list(chat.stream("Set x.", config=_config("s-stream")))
+    texts = [chunk.text for chunk in chunks if chunk.text]
+    assert "".join(texts) == "x is set to two now." and len(texts) > 1
+    rlm = RLMRunnable(
+        llm=_streaming(fenced("y = 3"), "FINAL: y is three in this turn."),
+        context=CONTEXT,
+        sessions=sessions,
+    )
+    pieces = [chunk for chunk in rlm.stream("Set y.", config=_config("r-stream")) if chunk]
+    assert "".join(pieces) == "y is three in this turn." and len(pieces) > 1

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import dataclasses
-import queue
-import threading
 import warnings
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
@@ -16,6 +13,7 @@ from pydantic import BaseModel
 
 from rlm_core.adapters.base import ModelAdapter, model_id_of
 from rlm_core.context import Context
+from rlm_core.engine.event_stream import astream_events, stream_events
 from rlm_core.engine.prompts import DEFAULT_PROMPTS
 from rlm_core.engine.run import RunSession
 from rlm_core.engine.session import Session
@@ -189,58 +187,25 @@ class RLM:
         If the run fails, the ``run_error`` event is yielded and the error raised.
         """
         ctx, metadata = self._inputs(query, context)
-        events: queue.Queue[Event | None] = queue.Queue()
-        session = RunSession(self.settings, EventBus([*self._listeners, events.put]))
-        failure: list[BaseException] = []
 
-        def work() -> None:
-            try:
-                session.run(query, ctx, metadata)
-            except BaseException as error:
-                failure.append(error)
-            finally:
-                events.put(None)
+        def start(listener: Callable[[Event], None]) -> Any:
+            bus = EventBus([*self._listeners, listener])
+            return RunSession(self.settings, bus).run(query, ctx, metadata)
 
-        caller_context = contextvars.copy_context()
-        worker = threading.Thread(
-            target=caller_context.run, args=(work,), name="rlm-stream", daemon=True
-        )
-        worker.start()
-        while (event := events.get()) is not None:
-            yield event
-        worker.join()
-        if failure:
-            raise failure[0]
+        return stream_events(start)
 
-    async def astream(
+    def astream(
         self, query: str, context: Context | str | list[str] | None = None
     ) -> AsyncIterator[Event]:
         """Async ``stream``: events are delivered on the caller's event loop."""
         ctx, metadata = self._inputs(query, context)
-        loop = asyncio.get_running_loop()
-        events: asyncio.Queue[Event] = asyncio.Queue()
 
-        def forward(event: Event) -> None:
-            loop.call_soon_threadsafe(events.put_nowait, event)
+        async def start(listener: Callable[[Event], None]) -> Any:
+            bus = EventBus([*self._listeners, listener])
+            session = RunSession(self.settings, bus, loop=asyncio.get_running_loop())
+            return await session.arun(query, ctx, metadata)
 
-        session = RunSession(self.settings, EventBus([*self._listeners, forward]), loop=loop)
-        task = asyncio.ensure_future(session.arun(query, ctx, metadata))
-        try:
-            while True:
-                getter = asyncio.ensure_future(events.get())
-                done, _ = await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
-                if getter in done:
-                    yield getter.result()
-                    continue
-                getter.cancel()
-                await asyncio.sleep(0)  # let forwarded events already scheduled land
-                while not events.empty():
-                    yield events.get_nowait()
-                task.result()
-                return
-        finally:
-            if not task.done():
-                task.cancel()
+        return astream_events(start)
 
     # -- sessions ----------------------------------------------------------------------------
     def session(

@@ -352,19 +352,23 @@ class ChatRLM(BaseChatModel):
         if conversation is not None:
             query, preamble = split_conversation(messages, who="ChatRLM")
             config = None if run_manager is None else child_config(run_manager)
-            answer, trace = conversation.run(
-                query, self._context(), config, preamble, output_type=output_type
-            )
-            yield self._chunk(answer, trace, stop, run_manager)
-            return
-        if output_type is not None:
+            if output_type is not None:
+                answer, trace = conversation.run(
+                    query, self._context(), config, preamble, output_type=output_type
+                )
+                yield self._chunk(answer, trace, stop, run_manager)
+                return
+            events = conversation.events(query, self._context(), config, preamble)
+        elif output_type is not None:
             query, bound = self._bind(messages, run_manager, kwargs, listen=True)
             reply, trace = bound.rlm.run(query, self._context(), output_type=output_type)
             yield self._chunk(reply, trace, stop, run_manager)
             return
-        query, bound = self._bind(messages, run_manager, kwargs)
+        else:
+            query, bound = self._bind(messages, run_manager, kwargs)
+            events = bound.events(query, self._context())
         streamed = self._answer_text(stop)
-        for event in bound.events(query, self._context()):
+        for event in events:
             piece = _answer_piece(event, streamed, run_manager)
             if piece is not None:
                 yield piece
@@ -415,19 +419,23 @@ class ChatRLM(BaseChatModel):
         if conversation is not None:
             query, preamble = split_conversation(messages, who="ChatRLM")
             config = None if run_manager is None else child_config(run_manager)
-            answer, trace = await conversation.arun(
-                query, self._context(), config, preamble, output_type=output_type
-            )
-            yield self._chunk(answer, trace, stop, run_manager)
-            return
-        if output_type is not None:
+            if output_type is not None:
+                answer, trace = await conversation.arun(
+                    query, self._context(), config, preamble, output_type=output_type
+                )
+                yield self._chunk(answer, trace, stop, run_manager)
+                return
+            events = conversation.aevents(query, self._context(), config, preamble)
+        elif output_type is not None:
             query, bound = self._bind(messages, run_manager, kwargs, listen=True)
             reply, trace = await bound.rlm.arun(query, self._context(), output_type=output_type)
             yield self._chunk(reply, trace, stop, run_manager)
             return
-        query, bound = self._bind(messages, run_manager, kwargs)
+        else:
+            query, bound = self._bind(messages, run_manager, kwargs)
+            events = bound.aevents(query, self._context())
         streamed = self._answer_text(stop)
-        async for event in bound.aevents(query, self._context()):
+        async for event in events:
             piece = _answer_piece(event, streamed, run_manager)
             if piece is not None:
                 yield piece

@@ -246,13 +246,13 @@ class RLMRunnable(RunnableSerializable[RLMInput, RLMOutput]):
             return
         conversation = self._conversation(config, kwargs)
         if conversation is not None:
-            answer, trace = conversation.run(
-                request.query, request.context, config, request.preamble
-            )
-            yield self._output(conversation.engine, answer, trace, request)
-            return
+            bound = conversation.engine
+            query, context, preamble = request.query, request.context, request.preamble
+            events = conversation.events(query, context, config, preamble)
+        else:
+            events = bound.events(request.query, request.context)
         streamed = None if self.return_trace else AnswerText()
-        for event in bound.events(request.query, request.context):
+        for event in events:
             yield from self._chunks_of(event, streamed, bound, request)
 
     async def astream(
@@ -287,13 +287,13 @@ class RLMRunnable(RunnableSerializable[RLMInput, RLMOutput]):
             return
         conversation = self._conversation(config, kwargs)
         if conversation is not None:
-            answer, trace = await conversation.arun(
-                request.query, request.context, config, request.preamble
-            )
-            yield self._output(conversation.engine, answer, trace, request)
-            return
+            bound = conversation.engine
+            query, context, preamble = request.query, request.context, request.preamble
+            events = conversation.aevents(query, context, config, preamble)
+        else:
+            events = bound.aevents(request.query, request.context)
         streamed = None if self.return_trace else AnswerText()
-        async for event in bound.aevents(request.query, request.context):
+        async for event in events:
             for chunk in self._chunks_of(event, streamed, bound, request):
                 yield chunk
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -104,6 +104,31 @@ class Conversation:
         context = context if self.first_turn else None
         with self._turn(config, preamble, asyncio.get_running_loop()):
             return await self.session.arun(query, context, output_type=output_type)
+
+    def events(
+        self,
+        query: str,
+        context: str | list[str] | None,
+        config: RunnableConfig | None,
+        preamble: Preamble,
+    ) -> Iterator[Event]:
+        """``run``'s events as they happen (the turn runs in a worker thread)."""
+        context = context if self.first_turn else None
+        with self._turn(config, preamble, None):
+            yield from self.session.stream(query, context)
+
+    async def aevents(
+        self,
+        query: str,
+        context: str | list[str] | None,
+        config: RunnableConfig | None,
+        preamble: Preamble,
+    ) -> AsyncIterator[Event]:
+        """``arun``'s events as they happen, on this loop."""
+        context = context if self.first_turn else None
+        with self._turn(config, preamble, asyncio.get_running_loop()):
+            async for event in self.session.astream(query, context):
+                yield event
 
     @property
     def first_turn(self) -> bool:

@@ -13,7 +13,7 @@ import dataclasses
 import json
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -21,12 +21,13 @@ from typing import Any
 
 from rlm_core.context import Context, FileContext
 from rlm_core.engine import prompts
+from rlm_core.engine.event_stream import astream_events, stream_events
 from rlm_core.engine.run import RunSession
 from rlm_core.engine.settings import EngineSettings
 from rlm_core.engine.structured import OutputSpec
 from rlm_core.engine.workspace import Workspace
 from rlm_core.errors import ContextError, MaxTokensExceeded, SessionError
-from rlm_core.events import EventBus, Listener
+from rlm_core.events import Event, EventBus, Listener
 from rlm_core.repl.base import REPL
 from rlm_core.repl.context_helpers import RESERVED_NAMES
 from rlm_core.trace import Trace
@@ -96,11 +97,40 @@ class Session:
     ) -> tuple[Any, Trace]:
         """Answer ``query`` (over ``context``, added to the session's contexts, if given);
         ``output_type`` as in ``RLM.run``."""
+        return self._run(query, context, output_type, [])
+
+    async def arun(
+        self,
+        query: str,
+        context: Context | str | list[str] | None = None,
+        *,
+        output_type: Any = None,
+    ) -> tuple[Any, Trace]:
+        """``run`` without blocking the event loop."""
+        return await self._arun(query, context, output_type, [])
+
+    def stream(
+        self, query: str, context: Context | str | list[str] | None = None
+    ) -> Iterator[Event]:
+        """One turn's events as they happen (``RLM.stream`` for a session turn)."""
+        return stream_events(lambda listener: self._run(query, context, None, [listener]))
+
+    def astream(
+        self, query: str, context: Context | str | list[str] | None = None
+    ) -> AsyncIterator[Event]:
+        """Async ``stream``: events are delivered on the caller's event loop."""
+        return astream_events(lambda listener: self._arun(query, context, None, [listener]))
+
+    def _run(
+        self, query: Any, context: Any, output_type: Any, extra: list[Listener]
+    ) -> tuple[Any, Trace]:
         output = None if output_type is None else OutputSpec.of(output_type)
         turn, first, metadata, note = self._begin(query, context)
         try:
             run = RunSession(
-                self._turn_settings(), EventBus(self.listeners), workspace=self._workspace
+                self._turn_settings(),
+                EventBus([*self.listeners, *extra]),
+                workspace=self._workspace,
             )
             try:
                 answer = run.run(
@@ -112,20 +142,15 @@ class Session:
             self._lock.release()
         return self._end(turn, query, answer, run.trace)
 
-    async def arun(
-        self,
-        query: str,
-        context: Context | str | list[str] | None = None,
-        *,
-        output_type: Any = None,
+    async def _arun(
+        self, query: Any, context: Any, output_type: Any, extra: list[Listener]
     ) -> tuple[Any, Trace]:
-        """``run`` without blocking the event loop."""
         output = None if output_type is None else OutputSpec.of(output_type)
         turn, first, metadata, note = self._begin(query, context)
         try:
             run = RunSession(
                 self._turn_settings(),
-                EventBus(self.listeners),
+                EventBus([*self.listeners, *extra]),
                 loop=asyncio.get_running_loop(),
                 workspace=self._workspace,
             )
