@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
+from uuid import UUID
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
-from langchain_core.messages.tool import tool_call_chunk
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
@@ -19,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rlm_core import AnswerText, Event, Trace
 from rlm_langchain.adapter import model_name_of, require_chat_model
+from rlm_langchain.chat_reply import answer_piece, chat_result, last_chunk, reply_message
 from rlm_langchain.conversation import split_conversation
 from rlm_langchain.engine import (
     BoundEngine,
@@ -37,10 +37,8 @@ from rlm_langchain.fingerprint import (
 from rlm_langchain.inputs import NOTHING_FOUND, coerce_context, is_empty
 from rlm_langchain.progress import dispatch_event
 from rlm_langchain.run_stream import (
-    answer_token,
     astream_run,
     child_config,
-    message_id,
     stream_run,
 )
 from rlm_langchain.sessions import (
@@ -49,7 +47,7 @@ from rlm_langchain.sessions import (
     conversation_id_of,
     with_conversation_metadata,
 )
-from rlm_langchain.tool_calls import normalise_tool_choice, reply_model, tool_calls_of
+from rlm_langchain.tool_calls import normalise_tool_choice, reply_model
 
 _NOT_RLM_OPTIONS = frozenset({"stream", "tools", "tool_choice"})
 
@@ -57,26 +55,6 @@ _NOT_RLM_OPTIONS = frozenset({"stream", "tools", "tool_choice"})
 def query_of(messages: list[BaseMessage]) -> str:
     """The last user message's text (the RLM's query)."""
     return split_conversation(messages, who="ChatRLM")[0]
-
-
-def _cut_at_stop(text: str, stop: list[str] | None) -> str:
-    for marker in stop or []:
-        if marker and marker in text:
-            text = text[: text.index(marker)]
-    return text
-
-
-def _result(chunk: ChatGenerationChunk | None) -> ChatResult:
-    """The final answer chunk of a run as a ``ChatResult``."""
-    if chunk is None:  # pragma: no cover - the engine raises when a run fails
-        raise RuntimeError("the RLM run ended without an answer")
-    message = AIMessage(
-        content=chunk.message.content,
-        id=chunk.message.id,
-        response_metadata=chunk.message.response_metadata,
-        tool_calls=getattr(chunk.message, "tool_calls", []),
-    )
-    return ChatResult(generations=[ChatGeneration(message=message)])
 
 
 class ChatRLM(BaseChatModel):
@@ -267,26 +245,23 @@ class ChatRLM(BaseChatModel):
         spec = self._spec(self._call_options(kwargs))
         return self.sessions.conversation(conversation_id, spec)
 
-    def _message(
-        self, answer: Any, trace: Trace, stop: list[str] | None, run_manager: Any
-    ) -> AIMessage:
-        usage = trace.usage
-        text, calls = tool_calls_of(answer) if isinstance(answer, BaseModel) else (answer, [])
-        return AIMessage(
-            content=_cut_at_stop(str(text), stop or self.stop),
-            tool_calls=calls,
-            id=None if run_manager is None else message_id(run_manager.run_id),
-            response_metadata={
-                "model_name": self.model_name,
-                "finish_reason": "tool_calls" if calls else "stop",
-                "rlm_steps": len(trace),
-                "rlm_usage": {
-                    "input_tokens": usage.prompt_tokens,
-                    "output_tokens": usage.completion_tokens,
-                    "total_tokens": usage.total_tokens,
-                },
-            },
-        )
+    def _answer_text(self, stop: list[str] | None) -> AnswerText | None:
+        """Tracks the answer streamed while the run goes on; ``None`` (the answer comes
+        whole at the end) when stop sequences must cut it."""
+        return None if stop or self.stop else AnswerText()
+
+    def _chunk(
+        self,
+        answer: Any,
+        trace: Trace,
+        stop: list[str] | None,
+        run_manager: Any,
+        streamed: AnswerText | None = None,
+    ) -> ChatGenerationChunk:
+        """The run's last chunk: the answer (or what was not streamed of it) and metadata."""
+        run_id = _run_id(run_manager)
+        message = reply_message(answer, trace, self.model_name, stop or self.stop, run_id)
+        return last_chunk(message, streamed)
 
     # -- sync -------------------------------------------------------------------------------
     def _generate(
@@ -301,7 +276,7 @@ class ChatRLM(BaseChatModel):
             if run_manager is not None:
                 run_manager.on_llm_new_token(piece.message.text, chunk=piece)
             chunk = piece if chunk is None else chunk + piece
-        return _result(chunk)
+        return chat_result(chunk)
 
     def invoke(
         self,
@@ -369,7 +344,7 @@ class ChatRLM(BaseChatModel):
             events = bound.events(query, self._context())
         streamed = self._answer_text(stop)
         for event in events:
-            piece = _answer_piece(event, streamed, run_manager)
+            piece = answer_piece(event, streamed, _run_id(run_manager))
             if piece is not None:
                 yield piece
             end = run_end_of(event)
@@ -389,7 +364,7 @@ class ChatRLM(BaseChatModel):
             if run_manager is not None:
                 await run_manager.on_llm_new_token(piece.message.text, chunk=piece)
             chunk = piece if chunk is None else chunk + piece
-        return _result(chunk)
+        return chat_result(chunk)
 
     async def astream(
         self,
@@ -436,54 +411,13 @@ class ChatRLM(BaseChatModel):
             events = bound.aevents(query, self._context())
         streamed = self._answer_text(stop)
         async for event in events:
-            piece = _answer_piece(event, streamed, run_manager)
+            piece = answer_piece(event, streamed, _run_id(run_manager))
             if piece is not None:
                 yield piece
             end = run_end_of(event)
             if end is not None:
                 yield self._chunk(end[0], end[1], stop, run_manager, streamed)
 
-    def _answer_text(self, stop: list[str] | None) -> AnswerText | None:
-        """Tracks the answer streamed while the run goes on; ``None`` (the answer comes
-        whole at the end) when stop sequences must cut it."""
-        return None if stop or self.stop else AnswerText()
 
-    def _chunk(
-        self,
-        answer: Any,
-        trace: Trace,
-        stop: list[str] | None,
-        run_manager: Any,
-        streamed: AnswerText | None = None,
-    ) -> ChatGenerationChunk:
-        """The run's last chunk: the answer (or what was not streamed of it) and metadata."""
-        message = self._message(answer, trace, stop, run_manager)
-        content = message.content
-        if streamed is not None and isinstance(content, str):
-            content = streamed.rest(content)
-        return ChatGenerationChunk(
-            message=AIMessageChunk(
-                content=content,
-                id=message.id,
-                response_metadata=message.response_metadata,
-                tool_call_chunks=[
-                    tool_call_chunk(
-                        name=call["name"], args=json.dumps(call["args"]), id=call["id"], index=i
-                    )
-                    for i, call in enumerate(message.tool_calls)
-                ],
-                chunk_position="last",
-            )
-        )
-
-
-def _answer_piece(
-    event: Event, streamed: AnswerText | None, run_manager: Any
-) -> ChatGenerationChunk | None:
-    """A chunk of answer text when ``event`` streams some (``answer_delta`` of the run)."""
-    if streamed is None or event.type != "answer_delta":
-        return None
-    text = streamed.feed(event)
-    if not text:
-        return None
-    return answer_token(None if run_manager is None else run_manager.run_id, text)
+def _run_id(run_manager: Any) -> UUID | None:
+    return None if run_manager is None else run_manager.run_id
