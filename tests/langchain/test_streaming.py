@@ -40,6 +40,14 @@ def _chat(**kwargs: Any) -> ChatRLM:
     )
 
 
+def _runnable() -> RLMRunnable:
+    return RLMRunnable(
+        llm=_streaming(ROOT_CODE, f"FINAL: {ANSWER}"),
+        sub_llm=_streaming("The year was 1969."),
+        retriever=KeywordRetriever(documents=DOCS),
+    )
+
+
 def _assert_tree(recorder: Recorder) -> None:
     (top,) = [run for run in recorder.runs if run.parent_run_id is None]
     assert top.kind == "chat"
@@ -145,11 +153,7 @@ async def test_langgraph_async_messages_mode_streams_only_the_answer() -> None:
 
 
 def test_langgraph_messages_mode_hides_an_rlm_runnable_nodes_inner_models() -> None:
-    rlm = RLMRunnable(
-        llm=_streaming(ROOT_CODE, f"FINAL: {ANSWER}"),
-        sub_llm=_streaming("The year was 1969."),
-        retriever=KeywordRetriever(documents=DOCS),
-    )
+    rlm = _runnable()
 
     def answer(state: MessagesState) -> dict[str, list[BaseMessage]]:
         return {"messages": [AIMessage(rlm.invoke(state["messages"][-1].text))]}
@@ -248,11 +252,7 @@ async def test_invoke_under_astream_events_streams_answer_tokens() -> None:
 
 
 def test_rlm_runnable_streams_answer_text_pieces() -> None:
-    rlm = RLMRunnable(
-        llm=_streaming(ROOT_CODE, f"FINAL: {ANSWER}"),
-        sub_llm=_streaming("The year was 1969."),
-        retriever=KeywordRetriever(documents=DOCS),
-    )
+    rlm = _runnable()
     texts = [chunk for chunk in rlm.stream("When?") if chunk]
     assert "".join(texts) == ANSWER and len(texts) > 1
     assert rlm.invoke("When?") == ANSWER
