@@ -1,5 +1,6 @@
 """``RLM(adapter)`` with no profile picks the one that fits the model (a declared small
-context window or a declared ``rlm_profile``), says so in the trace, and explicit options win."""
+context window, a declared ``rlm_profile`` or a small size in the model's name), says so
+in the trace, and explicit options win."""
 
 from __future__ import annotations
 
@@ -8,8 +9,13 @@ import warnings
 import pytest
 
 from rlm_core import RLM, ConfigError, RLMOptions
-from rlm_core.adapters import FakeAdapter
-from rlm_core.profiles import SMALL_EXAMPLE, SMALL_MODEL_WINDOW, profile_for_model
+from rlm_core.adapters import FakeAdapter, OpenAICompatAdapter
+from rlm_core.profiles import (
+    SMALL_EXAMPLE,
+    SMALL_MODEL_WINDOW,
+    parameters_in_name,
+    profile_for_model,
+)
 
 from tests.core.helpers import code
 
@@ -78,3 +84,30 @@ def test_explicit_profile_and_options_win_over_the_automatic_choice() -> None:
     assert settings.auto_finalize_var is None
     shared = RLMOptions(profile="default")
     assert RLM(small_window, options=shared).settings.chosen["profile"] == "default"
+
+
+@pytest.mark.parametrize(
+    ("name", "size"),
+    [
+        ("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", 0.5),
+        ("llama3.2:1b", 1.0),
+        ("gemma-2-2b-it", 2.0),
+        ("Qwen2.5-7B-Instruct", 7.0),
+        ("mixtral-8x7b", None),
+        ("gpt-4o-mini", None),
+        ("qwen2.5", None),
+    ],
+)
+def test_the_size_a_model_name_states(name: str, size: float | None) -> None:
+    assert parameters_in_name(name) == size
+
+
+def test_a_small_model_behind_an_openai_compatible_server_gets_the_small_profile() -> None:
+    """A local server declares no window; the model's name says it is small."""
+    adapter = OpenAICompatAdapter("qwen2.5-coder-0.5b-instruct", base_url="http://127.0.0.1:9/v1")
+    rlm = _rlm(adapter)  # type: ignore[arg-type]
+    assert rlm.settings.chosen["profile"] == "small"
+    chosen = rlm.settings.chosen["profile_chosen"]
+    assert "0.5B parameters" in chosen["why"]
+    big = _rlm(OpenAICompatAdapter("Qwen2.5-72B-Instruct", base_url="http://127.0.0.1:9/v1"))  # type: ignore[arg-type]
+    assert "profile_chosen" not in big.settings.chosen

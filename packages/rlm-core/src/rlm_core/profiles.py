@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from rlm_core.adapters.base import model_id_of
 from rlm_core.engine.prompts import DEFAULT_PROMPTS, PromptParts
 from rlm_core.errors import ConfigError
 
@@ -133,26 +134,54 @@ def profile_named(value: str | Profile) -> Profile:
 SMALL_MODEL_WINDOW = 32_768
 """An adapter that declares a ``context_window`` of at most this many tokens gets ``small``."""
 
+SMALL_MODEL_BILLIONS = 4.0
+"""A model whose name gives its size (``qwen2.5-coder-0.5b``, ``llama3.2:1b``) at or below
+this many billion parameters gets ``small``."""
+
+_SIZE_IN_NAME = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)[bB](?![A-Za-z0-9])")
+
+
+def parameters_in_name(model_id: str) -> float | None:
+    """The model size in billions that a model name states (``...-0.5b-...`` -> 0.5).
+
+    Mixture-of-experts names (``8x7b``) and names without a size give ``None``.
+    """
+    for found in _SIZE_IN_NAME.finditer(model_id):
+        start = found.start()
+        if start > 0 and model_id[start - 1] in "xX":
+            return None
+        return float(found.group(1))
+    return None
+
 
 def profile_for_model(adapter: object) -> tuple[Profile, str] | None:
     """The profile that fits ``adapter``'s model, with why; ``None`` when nothing says.
 
     An adapter may declare ``rlm_profile`` (a profile name or ``Profile``); otherwise a
     declared ``context_window`` of at most ``SMALL_MODEL_WINDOW`` tokens (the bundled
-    model, most local GGUF models) picks ``small``, which measured far better than the
-    core defaults on such models (docs/local-model.md). Only used when no profile was
-    given: an explicit ``profile=`` always wins.
+    model, most local GGUF models), or a model name that states a size of at most
+    ``SMALL_MODEL_BILLIONS`` billion parameters (a small model behind a local
+    OpenAI-compatible server, which declares no window), picks ``small``, which measured
+    far better than the core defaults on such models (docs/local-model.md). Only used
+    when no profile was given: an explicit ``profile=`` always wins.
     """
     declared = getattr(adapter, "rlm_profile", None)
     if declared is not None:
         profile = profile_named(declared)
         return profile, f"the adapter declares rlm_profile={profile.name!r}"
     window = getattr(adapter, "context_window", None)
-    if not isinstance(window, int) or isinstance(window, bool):
+    if isinstance(window, int) and not isinstance(window, bool) and window > 0:
+        if window <= SMALL_MODEL_WINDOW:
+            return SMALL, (
+                f"the adapter's context window is {window} tokens "
+                f"(at most {SMALL_MODEL_WINDOW}: a small model)"
+            )
         return None
-    if 0 < window <= SMALL_MODEL_WINDOW:
+    model_id = model_id_of(adapter)
+    size = parameters_in_name(model_id)
+    if size is not None and size <= SMALL_MODEL_BILLIONS:
         return SMALL, (
-            f"the adapter's context window is {window} tokens "
-            f"(at most {SMALL_MODEL_WINDOW}: a small model)"
+            f"the model name {model_id!r} says {size:g}B parameters "
+            f"(at most {SMALL_MODEL_BILLIONS:g}B: a small model)"
         )
     return None
