@@ -128,3 +128,14 @@ def test_cli_bench_against_an_endpoint(
     assert [p.name for p in (out / "traces").iterdir()] == ["niah-1000-0-rlm.json"]
     assert main([*argv, "--sizes", "tiny"]) == 2
     assert "--sizes" in capsys.readouterr().err
+
+
+def test_auto_profile_follows_the_model() -> None:
+    from rlm_core.cli._models import ModelChoice, profile_for_choice
+
+    endpoint = "http://127.0.0.1:9/v1"
+    assert profile_for_choice("auto", ModelChoice(True, None, None)) == "small"
+    small = ModelChoice(False, "qwen2.5-coder-0.5b-instruct", endpoint)
+    assert profile_for_choice("auto", small) == "small"
+    assert profile_for_choice("auto", ModelChoice(False, "gpt-4o-mini", endpoint)) == "default"
+    assert profile_for_choice("default", small) == "default"  # an explicit choice wins

@@ -177,7 +177,12 @@ def profile_for_model(adapter: object) -> tuple[Profile, str] | None:
                 f"(at most {SMALL_MODEL_WINDOW}: a small model)"
             )
         return None
-    model_id = model_id_of(adapter)
+    return profile_for_name(model_id_of(adapter))
+
+
+def profile_for_name(model_id: str) -> tuple[Profile, str] | None:
+    """``small``, with why, when ``model_id`` states a size of at most
+    ``SMALL_MODEL_BILLIONS`` billion parameters; else ``None``."""
     size = parameters_in_name(model_id)
     if size is not None and size <= SMALL_MODEL_BILLIONS:
         return SMALL, (

@@ -43,7 +43,8 @@ def _model_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--n-ctx", type=int, help="context window of the local model, in tokens")
     group.add_argument(
         "--profile", choices=("auto", *PROFILES), default="auto",
-        help="root prompt/guards: 'small' suits small local models (auto: small when local)",
+        help="root prompt/guards: 'small' suits small models "
+        "(auto: small for the local model or a model whose name says <= 4B)",
     )  # fmt: skip
     group.add_argument("--max-steps", type=int, default=8, help="root steps before finalizing")
 

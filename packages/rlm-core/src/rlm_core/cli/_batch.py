@@ -13,7 +13,7 @@ import sys
 
 from rlm_core.batch import JobOptions, ModelSpec, run_batch
 from rlm_core.batch.results import traces_dir_for
-from rlm_core.cli._models import ModelChoice, check_endpoint, choose
+from rlm_core.cli._models import ModelChoice, check_endpoint, choose, profile_for_choice
 from rlm_core.errors import ConfigError
 
 
@@ -40,14 +40,13 @@ def batch(args: argparse.Namespace) -> int:
     sub = None
     if args.sub_model:
         sub = model_spec(choose(args.sub_model, args.base_url or root_choice.base_url), args.n_ctx)
-    profile = args.profile
-    if profile == "auto":
-        profile = "small" if root_choice.local else "default"
-    defaults = JobOptions(
-        max_steps=args.max_steps,
-        max_output_tokens=args.max_output_tokens,
-        profile=profile,
-        backend=args.backend,
+    defaults = JobOptions.model_validate(
+        {
+            "max_steps": args.max_steps,
+            "max_output_tokens": args.max_output_tokens,
+            "profile": profile_for_choice(args.profile, root_choice),
+            "backend": args.backend,
+        }
     )
     summary = run_batch(
         args.jobs,

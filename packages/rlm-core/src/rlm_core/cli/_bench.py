@@ -19,7 +19,7 @@ from rlm_core.bench.niah import (
 )
 from rlm_core.bench.report import human_size, summarize, to_markdown, write_csv, write_plot
 from rlm_core.cli._inputs import UsageError
-from rlm_core.cli._models import build_adapter, choose
+from rlm_core.cli._models import build_adapter, choose, profile_for_choice
 from rlm_core.engine.tokens import context_window_of
 
 QUICK_TASKS = 2
@@ -73,19 +73,17 @@ def niah(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     root_choice = choose(args.model, args.base_url)
     n_ctx = args.n_ctx or (QUICK_N_CTX if args.quick and root_choice.local else None)
+    root = build_adapter(root_choice, n_ctx=n_ctx)
     config = BenchConfig(
         sizes=sizes,
         tasks_per_size=tasks,
         methods=_methods(args.methods),
-        profile=("small" if root_choice.local else "default")
-        if args.profile == "auto"
-        else args.profile,
+        profile=profile_for_choice(args.profile, root_choice),
         max_steps=args.max_steps,
         seed=args.seed,
         baseline_window=args.baseline_window,
         family=family,
     )
-    root = build_adapter(root_choice, n_ctx=n_ctx)
     sub = None
     if args.sub_model:
         sub = build_adapter(choose(args.sub_model, args.base_url), n_ctx=n_ctx)

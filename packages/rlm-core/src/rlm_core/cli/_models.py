@@ -15,6 +15,7 @@ import httpx
 from rlm_core.adapters.base import ModelAdapter
 from rlm_core.adapters.openai_compat import OpenAICompatAdapter, env_value, resolve_api_key
 from rlm_core.cli._inputs import UsageError
+from rlm_core.profiles import profile_for_name
 
 
 class EndpointError(Exception):
@@ -28,6 +29,17 @@ class ModelChoice:
     local: bool
     model: str | None
     base_url: str | None
+
+
+def profile_for_choice(requested: str, choice: ModelChoice) -> str:
+    """``--profile``; ``auto`` is ``small`` for a local model (it was tuned on the bundled
+    one) and for an endpoint model whose name says it is small, else ``default``."""
+    if requested != "auto":
+        return requested
+    if choice.local:
+        return "small"
+    fit = None if choice.model is None else profile_for_name(choice.model)
+    return "default" if fit is None else fit[0].name
 
 
 def choose(model: str | None, base_url: str | None) -> ModelChoice:

@@ -9,7 +9,7 @@ from typing import Any
 
 from rlm_core.adapters.base import ModelAdapter
 from rlm_core.cli._inputs import UsageError, load_context
-from rlm_core.cli._models import ModelChoice, build_adapter, choose
+from rlm_core.cli._models import build_adapter, choose, profile_for_choice
 from rlm_core.cli._progress import progress_listener
 from rlm_core.context import Context
 from rlm_core.errors import RLMError
@@ -17,12 +17,6 @@ from rlm_core.policy import Policy
 from rlm_core.report_html import write_html
 from rlm_core.rlm import RLM
 from rlm_core.trace import Trace
-
-
-def _profile(name: str, root: ModelChoice) -> str:
-    if name == "auto":
-        return "small" if root.local else "default"
-    return name
 
 
 def _make_rlm(
@@ -68,7 +62,7 @@ def ask(args: argparse.Namespace) -> int:
     )
     options: dict[str, Any] = {
         "context": sources,
-        "profile": _profile(args.profile, root_choice),
+        "profile": profile_for_choice(args.profile, root_choice),
         "max_steps": args.max_steps,
         "backend": args.backend,
         "max_output_tokens": args.max_output_tokens,
