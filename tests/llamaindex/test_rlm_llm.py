@@ -42,8 +42,9 @@ def test_simple_chat_engine_over_settings_llm() -> None:
     assert "Say hello" in script.root_prompts[1]
     second = engine.chat("What did I say?")
     assert str(second) == "you said hi"
-    # the earlier turns are now the text P; the question is the new message
-    assert script.root_prompts[2].startswith("Question: What did I say?")
+    # the second turn runs in the first one's session; the question is the new message
+    assert script.root_prompts[2].startswith("This is turn 2 of a conversation")
+    assert "Question: What did I say?" in script.root_prompts[2]
 
 
 def test_stream_chat_through_the_chat_engine() -> None:

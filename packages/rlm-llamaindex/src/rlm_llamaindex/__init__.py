@@ -3,13 +3,15 @@
 - ``RLMQueryEngine``: a ``BaseQueryEngine`` over documents, nodes, an index or a retriever.
 - ``RLMRetriever``: a ``BaseRetriever`` whose results an RLM run chooses and orders.
 - ``ListwiseLLMRerank``: rlm-core's LLM rerankers as a node postprocessor.
-- ``RLMLLM``: an RLM as a LlamaIndex ``LLM`` (``Settings.llm``, chat engines).
+- ``RLMLLM``: an RLM as a LlamaIndex ``LLM`` (``Settings.llm``, chat engines), keeping one
+  REPL per conversation (``ChatSessions``).
 - ``LlamaIndexLLMAdapter`` / ``LlamaIndexRetrieverAdapter``: LlamaIndex LLMs and retrievers
   as rlm-core's model adapters and document index.
 - ``RLMStepEvent`` / ``RLMRunEvent``: instrumentation events emitted for every run.
 """
 
 from rlm_llamaindex.callbacks import CallbackBridge
+from rlm_llamaindex.conversations import ChatSessions
 from rlm_llamaindex.instrumentation import InstrumentationBridge, RLMRunEvent, RLMStepEvent
 from rlm_llamaindex.llm import LlamaIndexLLMAdapter, usage_of
 from rlm_llamaindex.query_engine import RLMQueryEngine
@@ -23,6 +25,7 @@ __version__ = "0.1.0"
 __all__ = [
     "RLMLLM",
     "CallbackBridge",
+    "ChatSessions",
     "InstrumentationBridge",
     "ListwiseLLMRerank",
     "LlamaIndexLLMAdapter",

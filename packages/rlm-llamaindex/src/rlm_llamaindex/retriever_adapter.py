@@ -83,6 +83,12 @@ class LlamaIndexRetrieverAdapter(SingleSearchRetriever[NodeWithScore]):
         clone.share_cache_with(self)
         return clone
 
+    def clear_records(self) -> None:
+        """Forget what was searched and read (a conversation's adapter, before each turn)."""
+        with self._records:
+            self.hits.clear()
+            self.fetched.clear()
+
     # -- SingleSearchRetriever ---------------------------------------------------------------
     def fetch(self, query: str, limit: int) -> list[FoundDocument[NodeWithScore]]:
         return [_found(hit) for hit in self._sized(limit).retrieve(query)]

@@ -16,7 +16,7 @@ from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.callbacks import CallbackManager
 from llama_index.core.schema import BaseNode, Document, MetadataMode, NodeWithScore
 
-from rlm_core import RLM, ConfigError, Context, ContextError, RLMOptions, Trace
+from rlm_core import RLM, ConfigError, Context, ContextError, RLMOptions, Session, Trace
 from rlm_llamaindex.callbacks import CallbackBridge
 from rlm_llamaindex.instrumentation import InstrumentationBridge
 from rlm_llamaindex.llm import LlamaIndexLLMAdapter
@@ -91,6 +91,8 @@ class RunResult:
     answer: str
     trace: Trace
     source_nodes: list[NodeWithScore] = field(default_factory=list)
+    output: Any = None
+    """The validated value of a structured run (``output_type``); ``answer`` is its JSON."""
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -165,6 +167,21 @@ class RLMRunner:
             event_listener=[*listeners, *self.listeners],
         )
 
+    def bridges(
+        self,
+        *,
+        instance: Any,
+        callback_manager: CallbackManager | None,
+        parent_event: str | None,
+        listeners: Sequence[Any] = (),
+    ) -> list[Any]:
+        """The listeners of one run that report to instrumentation (and the callback
+        manager), followed by ``listeners``; the user's own listeners are not included."""
+        found = [InstrumentationBridge(instance), *listeners]
+        if callback_manager is not None and callback_manager.handlers:
+            found.append(CallbackBridge(callback_manager, parent_event))
+        return found
+
     def prepare(
         self,
         *,
@@ -175,11 +192,20 @@ class RLMRunner:
     ) -> tuple[RLM, LlamaIndexRetrieverAdapter | None]:
         """An RLM for one run, reporting to instrumentation (and the callback manager)
         and to ``listeners``."""
-        listeners = [InstrumentationBridge(instance), *listeners]
-        if callback_manager is not None and callback_manager.handlers:
-            listeners.append(CallbackBridge(callback_manager, parent_event))
+        bridges = self.bridges(
+            instance=instance,
+            callback_manager=callback_manager,
+            parent_event=parent_event,
+            listeners=listeners,
+        )
         retriever = self.retriever.fresh() if self.retriever is not None else None
-        return self._build(listeners, retriever), retriever
+        return self._build(bridges, retriever), retriever
+
+    def open_session(self) -> tuple[Session, LlamaIndexRetrieverAdapter | None]:
+        """A core session (for a conversation) with its own retriever records. Its
+        ``listeners`` are set per turn: ``[*bridges(...), *self.listeners]``."""
+        retriever = self.retriever.fresh() if self.retriever is not None else None
+        return self._build([], retriever).session(), retriever
 
     def result(
         self,
@@ -188,6 +214,7 @@ class RLMRunner:
         retriever: LlamaIndexRetrieverAdapter | None,
         nodes: Sequence[BaseNode] | None = None,
         context: Context | None = None,
+        output: Any = None,
     ) -> RunResult:
         found = source_nodes(
             nodes if nodes is not None else self.nodes,
@@ -197,4 +224,4 @@ class RLMRunner:
         if retriever is not None:
             seen = {hit.node.node_id for hit in found}
             found += [hit for hit in retriever.consulted() if hit.node.node_id not in seen]
-        return RunResult(answer, trace, found)
+        return RunResult(answer, trace, found, output)
