@@ -7,12 +7,13 @@ from typing import Any
 
 from llama_index.core import Settings
 from llama_index.core.base.base_query_engine import BaseQueryEngine
-from llama_index.core.base.response.schema import RESPONSE_TYPE, Response
+from llama_index.core.base.response.schema import RESPONSE_TYPE, PydanticResponse, Response
 from llama_index.core.callbacks import CallbackManager, CBEventType, EventPayload
 from llama_index.core.indices.base import BaseIndex
 from llama_index.core.prompts.mixin import PromptDictType, PromptMixinType
 from llama_index.core.schema import QueryBundle, QueryType
 from llama_index_instrumentation.dispatcher import DISPATCHER_SPAN_DECORATED_ATTR
+from pydantic import BaseModel
 
 from rlm_core import ConfigError
 from rlm_llamaindex.prompts import SYSTEM_PROMPT, system_prompt_of, update_system_prompt
@@ -31,7 +32,10 @@ class RLMQueryEngine(BaseQueryEngine):
     ``documents`` (Documents, nodes or strings) become the REPL's context ``P``;
     a ``retriever`` becomes its document index (``es_search`` / ``es_get``).
     ``llm`` drives the root loop (default ``Settings.llm``), ``sub_llm`` the
-    sub-calls (default ``llm``). Other keyword arguments go to ``rlm_core.RLM``
+    sub-calls (default ``llm``). With ``output_cls`` (a pydantic model class) the
+    answer is validated against it by the run itself and the query returns a
+    ``PydanticResponse`` whose ``response`` is the object (``str()`` gives its JSON), as
+    LlamaIndex's engines do. Other keyword arguments go to ``rlm_core.RLM``
     (``policy``, ``max_output_tokens``, ``parallel_subcalls``, ...).
     """
 
@@ -43,8 +47,21 @@ class RLMQueryEngine(BaseQueryEngine):
         documents: Any = None,
         streaming: bool = False,
         callback_manager: CallbackManager | None = None,
+        output_cls: type[BaseModel] | None = None,
         **rlm_options: Any,
     ) -> None:
+        if output_cls is not None and not (
+            isinstance(output_cls, type) and issubclass(output_cls, BaseModel)
+        ):
+            raise ConfigError(
+                f"output_cls must be a pydantic model class (a BaseModel subclass), got "
+                f"{output_cls!r:.80}"
+            )
+        if output_cls is not None and streaming:
+            raise ConfigError(
+                "output_cls and streaming=True cannot be combined: a structured answer is "
+                "validated when the run ends; query without streaming"
+            )
         if callback_manager is not None and not isinstance(callback_manager, CallbackManager):
             raise ConfigError(
                 f"callback_manager must be a LlamaIndex CallbackManager, "
@@ -54,6 +71,7 @@ class RLMQueryEngine(BaseQueryEngine):
             llm, sub_llm, documents=documents, retriever=retriever, **rlm_options
         )
         self.streaming = bool(streaming)
+        self.output_cls = output_cls
         super().__init__(callback_manager=callback_manager or Settings.callback_manager)
 
     # -- construction helpers -------------------------------------------------------------------
@@ -73,12 +91,14 @@ class RLMQueryEngine(BaseQueryEngine):
         similarity_top_k: int = 10,
         streaming: bool = False,
         callback_manager: CallbackManager | None = None,
+        output_cls: type[BaseModel] | None = None,
         **rlm_options: Any,
     ) -> RLMQueryEngine:
         """An engine over ``documents`` (the REPL's text ``P``) and/or a search source:
         ``index`` (searched through ``index.as_retriever(similarity_top_k=...)``, whole nodes
         read from its docstore) or any ``retriever``. ``llm`` defaults to ``Settings.llm``;
-        other keywords are ``rlm_core.RLM`` options."""
+        ``output_cls`` makes answers validated pydantic objects; other keywords are
+        ``rlm_core.RLM`` options."""
         if index is not None and retriever is not None:
             raise ConfigError("pass index=... or retriever=..., not both")
         if index is not None:
@@ -97,6 +117,7 @@ class RLMQueryEngine(BaseQueryEngine):
             documents=documents,
             streaming=streaming,
             callback_manager=callback_manager,
+            output_cls=output_cls,
             **rlm_options,
         )
 
@@ -152,8 +173,17 @@ class RLMQueryEngine(BaseQueryEngine):
     async def _aquery(self, query_bundle: QueryBundle) -> RESPONSE_TYPE:
         return self._response(await self._arun(query_bundle, []))
 
-    def _response(self, result: RunResult) -> Response:
+    def _response(self, result: RunResult) -> Response | PydanticResponse:
+        if self.output_cls is not None:
+            return PydanticResponse(
+                result.output, source_nodes=result.source_nodes, metadata=result.metadata
+            )
         return Response(result.answer, source_nodes=result.source_nodes, metadata=result.metadata)
+
+    def _result(self, answer: Any, trace: Any, retriever: Any) -> RunResult:
+        if self.output_cls is None:
+            return self._runner.result(answer, trace, retriever)
+        return self._runner.result(trace.answer or "", trace, retriever, output=answer)
 
     def _run(self, query_bundle: QueryBundle, listeners: list[Any]) -> RunResult:
         event_id = str(uuid.uuid4())
@@ -167,8 +197,10 @@ class RLMQueryEngine(BaseQueryEngine):
                 parent_event=event_id,
                 listeners=listeners,
             )
-            answer, trace = rlm.run(query_bundle.query_str, self._runner.context)
-            result = self._runner.result(answer, trace, retriever)
+            answer, trace = rlm.run(
+                query_bundle.query_str, self._runner.context, output_type=self.output_cls
+            )
+            result = self._result(answer, trace, retriever)
             event.on_end(payload={EventPayload.RESPONSE: result.answer})
         return result
 
@@ -184,8 +216,10 @@ class RLMQueryEngine(BaseQueryEngine):
                 parent_event=event_id,
                 listeners=listeners,
             )
-            answer, trace = await rlm.arun(query_bundle.query_str, self._runner.context)
-            result = self._runner.result(answer, trace, retriever)
+            answer, trace = await rlm.arun(
+                query_bundle.query_str, self._runner.context, output_type=self.output_cls
+            )
+            result = self._result(answer, trace, retriever)
             event.on_end(payload={EventPayload.RESPONSE: result.answer})
         return result
 
