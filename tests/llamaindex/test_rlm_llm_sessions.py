@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import time
+import weakref
 
 import pytest
 from llama_index.core import Document, VectorStoreIndex
@@ -239,3 +241,15 @@ def test_bad_session_settings_name_the_fix() -> None:
         RLMLLM(llm=inner, sessions="yes")
     with pytest.raises(ConfigError, match="conversation_id must be"):
         RLMLLM(llm=inner).chat([user("x")], conversation_id="")
+
+
+def test_an_unused_rlmllm_and_its_sessions_can_be_collected() -> None:
+    inner, _ = scripted_llm(REMEMBER)
+    llm = RLMLLM(llm=inner)
+    llm.chat([user("Remember a number")])
+    assert llm.sessions is not None and len(llm.sessions) == 1
+    pool = weakref.ref(llm.sessions)  # the idle timer is armed, and must not keep it alive
+
+    del llm
+    gc.collect()
+    assert pool() is None

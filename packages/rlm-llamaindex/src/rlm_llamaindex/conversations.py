@@ -21,6 +21,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -233,7 +234,8 @@ class ChatSessions:
         now = self._clock()
         soonest = min(now if c.lock.locked() else c.used_at for c in self._conversations.values())
         delay = max(soonest + self.idle_timeout - now, 0.0)
-        self._timer = threading.Timer(delay + 0.001, self._on_timer)
+        # The timer holds the pool weakly: an unused pool (and its sessions) can be collected.
+        self._timer = threading.Timer(delay + 0.001, _fire, args=(weakref.ref(self),))
         self._timer.daemon = True
         self._timer.start()
 
@@ -254,3 +256,9 @@ class ChatSessions:
             f"ChatSessions(open={len(self)}, max_sessions={self.max_sessions}, "
             f"idle_timeout={self.idle_timeout!r})"
         )
+
+
+def _fire(pool: weakref.ref[ChatSessions]) -> None:
+    found = pool()
+    if found is not None:
+        found._on_timer()

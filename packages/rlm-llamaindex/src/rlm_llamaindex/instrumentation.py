@@ -12,6 +12,8 @@ from __future__ import annotations
 import inspect
 import threading
 import uuid
+import weakref
+from collections.abc import Callable
 from contextvars import Token
 from typing import Any, Literal
 
@@ -123,12 +125,17 @@ class InstrumentationBridge:
     """
 
     def __init__(self, instance: Any = None, target: Dispatcher | None = None) -> None:
-        self.instance = instance
+        self._instance = _weakly(instance)
         self.dispatcher = target or dispatcher
         self.root_span_id: str | None = active_span_id.get()
         self.span_ids: dict[int, str] = {}
         self._open: dict[int, _Open] = {}
         self._lock = threading.Lock()
+
+    @property
+    def instance(self) -> Any:
+        """The engine or LLM whose run this is (``None`` once it is gone)."""
+        return self._instance()
 
     def on_event(self, event: Event) -> None:
         step = event.step
@@ -204,3 +211,12 @@ class InstrumentationBridge:
         except ValueError:
             if active_span_id.get() == opened.span_id:
                 active_span_id.set(opened.previous)
+
+
+def _weakly(instance: Any) -> Callable[[], Any]:
+    """A weak reference to ``instance`` where it allows one: a session's REPL outlives its
+    turns and keeps the last turn's listeners, which must not keep their owner alive."""
+    try:
+        return weakref.ref(instance)
+    except TypeError:  # None, or a type without weak references
+        return lambda: instance

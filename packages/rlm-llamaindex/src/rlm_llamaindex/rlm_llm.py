@@ -232,6 +232,7 @@ class RLMLLM(LLM):
             failed = True
             raise
         finally:
+            conversation.session.listeners = []  # hold no listener of this turn
             sessions.end(conversation)
             if failed and conversation.first_turn and not conversation.explicit:
                 sessions.close(conversation.conversation_id)
