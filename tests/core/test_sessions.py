@@ -7,6 +7,7 @@ import asyncio
 import gc
 import json
 import os
+import time
 import warnings
 from pathlib import Path
 
@@ -27,13 +28,20 @@ def make(script: list[str], backend: str, **options: object) -> tuple[RLM, FakeA
         return RLM(adapter, repl_backend=backend, **options), adapter  # type: ignore[arg-type]
 
 
-def process_gone(pid: int) -> bool:
-    """True when ``pid`` no longer runs (gone, or a zombie waiting to be reaped)."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(") ", 1)[1].startswith("Z")
-    except FileNotFoundError:
-        return True
+def process_gone(pid: int, within: float = 5.0) -> bool:
+    """True when ``pid`` stops running within ``within`` seconds (gone, or a zombie waiting
+    to be reaped): a closed REPL's worker is killed at once and reaped in the background."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                if stat.read().split(") ", 1)[1].startswith("Z"):
+                    return True
+        except FileNotFoundError:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
 
 
 THREE_TURNS = [

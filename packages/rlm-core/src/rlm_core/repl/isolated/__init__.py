@@ -1,9 +1,10 @@
 """The ``"isolated"`` backend: model code runs in a confined worker process.
 
 Modules: ``host`` (``IsolatedREPL``, the REPL protocol), ``process`` (starting and killing a
-worker), ``worker`` (the worker's request loop), ``sandbox`` (limits, Landlock, seccomp in the
-worker), ``policy`` (the seccomp program and readable paths, built on the host), ``framing``
-(messages and the plain-data codec), ``limits`` (``IsolationLimits``).
+worker), ``keeper`` (the spare worker; reaping off the caller's thread), ``worker`` (the
+worker's request loop), ``sandbox`` (limits, Landlock, seccomp in the worker), ``policy`` (the
+seccomp program and readable paths, built on the host), ``framing`` (messages and the
+plain-data codec), ``limits`` (``IsolationLimits``).
 
 Public names are imported on first use: the worker imports ``worker`` through this package
 and must not load the host side.

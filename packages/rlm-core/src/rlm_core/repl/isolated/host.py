@@ -35,13 +35,13 @@ from rlm_core.repl.isolated.framing import (
     loads_plain,
     recv_bytes,
 )
+from rlm_core.repl.isolated.keeper import retire, take_worker
 from rlm_core.repl.isolated.limits import MB, IsolationLimits
 from rlm_core.repl.isolated.process import (
     WorkerProcess,
     WorkerStartError,
     fill_memfd,
     new_memfd,
-    take_worker,
 )
 
 MAX_ERROR_CHARS = 20_000
@@ -67,7 +67,7 @@ class _Resources:
 
     def release(self) -> None:
         if self.worker is not None:
-            self.worker.kill()
+            retire(self.worker)  # killed now, reaped off this thread
             self.worker = None
         if self.text_fd >= 0:
             os.close(self.text_fd)
@@ -182,7 +182,7 @@ class IsolatedREPL:
     def _drop_worker(self) -> None:
         """Kill the worker; the next call starts a new one."""
         if self._res.worker is not None:
-            self._res.worker.kill()
+            retire(self._res.worker)
             self._res.worker = None
 
     def _restart(self) -> str:

@@ -5,14 +5,11 @@ The worker is a fresh interpreter started with ``subprocess.Popen`` (fork + exec
 host). It does not inherit the host's heap, environment or open files; it receives only its
 socket, and over it a sealed memfd holding the context text.
 
-Booting an interpreter costs most of a worker's start-up, so one booted, not yet configured
-"spare" worker is kept per host process: a new REPL (a recursive sub-run, a restart) takes it
-and only pays for loading its context and confining itself.
+``keeper`` keeps one booted spare ready and reaps killed workers off the caller's thread.
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import os
 import resource
@@ -22,7 +19,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -150,37 +146,18 @@ class WorkerProcess:
         return f"it exited with code {code}"
 
     def kill(self) -> None:
-        """Kill the process, reap it, close the socket, remove the scratch directory."""
+        """Kill the process and reap it (``stop`` then ``reap``)."""
+        self.stop()
+        self.reap()
+
+    def stop(self) -> None:
+        """Send SIGKILL: from here on the worker runs no more code."""
         with contextlib.suppress(ProcessLookupError, OSError):
             self.proc.kill()
+
+    def reap(self) -> None:
+        """Wait for the killed process, close the socket, remove the scratch directory."""
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=5)
         self.sock.close()
         shutil.rmtree(self.scratch, ignore_errors=True)
-
-
-_spare: WorkerProcess | None = None
-_spare_lock = threading.Lock()
-
-
-def take_worker() -> WorkerProcess:
-    """A booted worker (the spare if there is a live one), and a new spare booting behind it."""
-    global _spare
-    with _spare_lock:
-        worker, _spare = _spare, None
-        if worker is None or worker.proc.poll() is not None:
-            if worker is not None:
-                worker.kill()
-            worker = WorkerProcess()
-        with contextlib.suppress(OSError):
-            _spare = WorkerProcess()
-    return worker
-
-
-@atexit.register
-def _drop_spare() -> None:
-    global _spare
-    with _spare_lock:
-        if _spare is not None:
-            _spare.kill()
-            _spare = None
