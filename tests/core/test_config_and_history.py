@@ -259,3 +259,14 @@ def test_cache_writes_warn_instead_of_failing_a_run(tmp_path) -> None:  # type: 
     with pytest.warns(RuntimeWarning, match="No space left"):
         writes.flush()
     assert writes.get("k") is None  # nothing pending once the write was given up
+
+
+def test_file_cache_refresh_finds_other_processes_entries_now(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    reader, writer = FileCache(tmp_path), FileCache(tmp_path)
+    key = reader.key_for("m", [{"role": "user", "content": "hi"}], 10, 0.0)
+    assert reader.get(key) is None  # looked at the disk just now
+    writer.set_many([(key, "stored elsewhere")])
+    reader.refresh(if_stale=True)  # looked less than a second ago: not yet
+    assert reader.get(key) is None
+    reader.refresh()
+    assert reader.get(key) == "stored elsewhere"

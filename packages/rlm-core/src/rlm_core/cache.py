@@ -96,16 +96,26 @@ class FileCache:
         return value if isinstance(value, str) else None
 
     def _from_journals(self, key: str) -> str | None:
+        value = self._index.get(key)  # one dict read: no lock needed, so lookups never queue
+        if value is not None or not self._stale():
+            return value
+        self.refresh()
+        return self._index.get(key)
+
+    def _stale(self) -> bool:
+        scanned = self._scanned_at
+        return scanned is None or time.monotonic() - scanned >= RESCAN_SECONDS
+
+    def refresh(self, *, if_stale: bool = False) -> None:
+        """Look for what other processes stored since the last look (``get`` does this at
+        most once a second; a batch of sub-calls does it before its lookups start, so none
+        of them waits on the disk). With ``if_stale``, only when that second has passed."""
         with self._lock:
-            value = self._index.get(key)
-            now = time.monotonic()
-            stale = self._scanned_at is None or now - self._scanned_at >= RESCAN_SECONDS
-            if value is not None or not stale:
-                return value
-            self._scanned_at = now
+            if if_stale and not self._stale():
+                return
+            self._scanned_at = time.monotonic()
             self._scan_shards()
             self._scan_journals()
-            return self._index.get(key)
 
     def _scan_shards(self) -> None:
         try:

@@ -19,6 +19,8 @@ import warnings
 import weakref
 from typing import Any
 
+from rlm_core.cache import FileCache
+
 MAX_BATCH = 1024
 GATHER_SECONDS = 0.02
 _registry_lock = threading.Lock()
@@ -57,10 +59,15 @@ class CacheWrites:
         self._thread: threading.Thread | None = None
         self._error: str | None = None
 
+    def refresh(self) -> None:
+        """Let the cache look for new entries now if it is due to (``FileCache.refresh``),
+        so that the lookups of a batch that follows do not."""
+        if isinstance(self.cache, FileCache):
+            self.cache.refresh(if_stale=True)
+
     def get(self, key: str) -> str | None:
         """The cached reply (one not yet written included), or ``None``."""
-        with self._lock:
-            waiting = self._pending.get(key)
+        waiting = self._pending.get(key)  # one dict read: atomic, no lock to queue on
         if waiting is not None:
             return waiting
         value = self.cache.get(key)

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import queue
+import threading
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 from rlm_core.adapters.base import (
     ModelAdapter,
@@ -24,6 +26,7 @@ from rlm_core.adapters.base import (
     model_id_of,
 )
 from rlm_core.engine.cache_writes import writes_for
+from rlm_core.engine.idle_threads import run_on_idle
 from rlm_core.engine.settings import RunState
 from rlm_core.engine.tokens import context_window_of, estimate_tokens
 from rlm_core.errors import PolicyError, SubcallTooLargeError
@@ -47,6 +50,24 @@ class _Call:
     recursive: bool
     instruction: str | None
     text: str
+
+
+class _Countdown:
+    """Set once ``count`` parties have called ``count_down``."""
+
+    def __init__(self, count: int) -> None:
+        self._left = count
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+
+    def count_down(self) -> None:
+        with self._lock:
+            self._left -= 1
+            if self._left == 0:
+                self._done.set()
+
+    def wait(self) -> None:
+        self._done.wait()
 
 
 def error_marker(error: BaseException) -> str:
@@ -129,10 +150,7 @@ class SubcallRunner:
             return self._batch_on_loop(
                 self.state.loop, texts, instruction, model, max_tokens, parent_id, depth
             )
-        workers = min(self.settings.max_concurrent_subcalls, len(texts))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rlm-subcall") as pool:
-            futures = [pool.submit(contextvars.copy_context().run, one, text) for text in texts]
-            return [future.result() for future in futures]
+        return self._batch_on_threads(texts, instruction, model, max_tokens, parent_id, depth)
 
     # -- shared preparation and completion ---------------------------------------------------
     def _prepare(
@@ -252,6 +270,76 @@ class SubcallRunner:
             self._fail(call, error)
             raise
         return self._finish(call, response.text, response)
+
+    def _batch_on_threads(
+        self,
+        texts: list[str],
+        instruction: str | None,
+        model: str | None,
+        max_tokens: int | None,
+        parent_id: int | None,
+        depth: int,
+    ) -> list[str]:
+        """Run a batch on ``max_concurrent_subcalls`` lanes: threads kept between batches
+        (``idle_threads``) that each take the next item, prepare it and call the model.
+
+        The calling thread only hands out the work and waits: it holds no lock the lanes
+        need, so a lane whose call ends starts its next one at once (preparing every item
+        up front here measured worse: the lanes queued for the interpreter lock behind it).
+        """
+        count = len(texts)
+        results = [""] * count
+        lanes = min(self.settings.max_concurrent_subcalls, count)
+        feed: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+        stop = threading.Event()  # the caller was interrupted: the items left are skipped
+        ended = _Countdown(lanes)
+        escaped: list[BaseException] = []
+
+        def one(index: int) -> str:
+            try:
+                call = self._prepare(texts[index], instruction, model, max_tokens, parent_id, depth)
+                hit = self._cached(call)
+                if hit is not None:
+                    self.state.start_step(call.step)
+                    self._serve_hit(call, hit)
+                    return hit
+                return self._run_missed(call)
+            except Exception as error:  # PolicyError included: other items keep their answers
+                return error_marker(error)
+
+        def lane(context: contextvars.Context) -> None:
+            try:
+                while (index := feed.get()) is not None:
+                    if not stop.is_set():
+                        results[index] = context.run(one, index)
+            except BaseException as error:  # e.g. SystemExit raised by an adapter
+                escaped.append(error)
+            finally:
+                ended.count_down()
+
+        if self.cache_writes is not None:
+            self.cache_writes.refresh()  # here, not in the first lane while the others queue
+        for index in range(count):
+            feed.put(index)
+        for _ in range(lanes):
+            feed.put(None)
+        for _ in range(lanes):  # each lane in its own copy of the caller's context
+            run_on_idle(partial(lane, contextvars.copy_context()))
+        try:
+            ended.wait()
+        except BaseException:
+            stop.set()
+            ended.wait()  # nothing of this batch runs on after it returns
+            raise
+        if escaped:
+            raise escaped[0]
+        return results
+
+    def _run_missed(self, call: _Call) -> str:
+        """Run a prepared call that missed the cache (in a pool thread)."""
+        self.state.start_step(call.step)  # now: the time queued is not the call's
+        with in_step(call.step):
+            return self._run_uncached(call)
 
     # -- async path -------------------------------------------------------------------------
     async def _arun_started(self, call: _Call) -> str:
