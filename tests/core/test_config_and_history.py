@@ -270,3 +270,24 @@ def test_file_cache_refresh_finds_other_processes_entries_now(tmp_path) -> None:
     assert reader.get(key) is None
     reader.refresh()
     assert reader.get(key) == "stored elsewhere"
+
+
+@pytest.mark.parametrize(
+    "user",
+    [
+        "item 1",
+        "",
+        'quote " backslash \\ newline \n tab \t ünï 😀 \x00 \u2028',
+        "\x00rlm user text\x00",
+    ],
+)
+def test_file_cache_key_for_chat_is_key_for_of_the_two_messages(user: str) -> None:
+    system = "You are a sub-LLM. Answer briefly."
+    for model, max_tokens, temperature in (("m", 10, 0.0), ("other/model", 256, 0.7)):
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+        assert FileCache.key_for_chat(
+            model, system, user, max_tokens, temperature
+        ) == FileCache.key_for(model, messages, max_tokens, temperature)
+    assert FileCache.key_for_chat("m", system, user, 10, 0.0) != FileCache.key_for_chat(
+        "m", system, user + " ", 10, 0.0
+    )

@@ -25,6 +25,7 @@ from rlm_core.adapters.base import (
     check_response,
     model_id_of,
 )
+from rlm_core.cache import FileCache
 from rlm_core.engine.cache_writes import writes_for
 from rlm_core.engine.idle_threads import run_on_idle
 from rlm_core.engine.settings import RunState
@@ -44,6 +45,7 @@ class _Call:
 
     step: TraceStep
     adapter: ModelAdapter
+    model_id: str
     messages: list[dict[str, str]]
     max_tokens: int
     cache_key: str | None
@@ -166,6 +168,7 @@ class SubcallRunner:
         settings = self.settings
         state = self.state
         adapter = self._resolve(model)
+        model_id = model_id_of(adapter)
         limit = max_tokens if max_tokens is not None else settings.subcall_max_output_tokens
         if not isinstance(limit, int) or limit < 1:
             raise ValueError(f"max_tokens must be a positive int, got {max_tokens!r}")
@@ -194,13 +197,18 @@ class SubcallRunner:
             parent_id=parent_id,
             announce=False,
             prompt=prompt,
-            model=model_id_of(adapter),
+            model=model_id,
         )
         cache = settings.cache
         key = None
         if cache is not None and not recursive:
-            key = cache.key_for(model_id_of(adapter), messages, limit, settings.temperature)
-        return _Call(step, adapter, messages, limit, key, recursive, instruction, text)
+            if type(cache).key_for is FileCache.key_for:  # the same key, made faster
+                key = FileCache.key_for_chat(
+                    model_id, messages[0]["content"], prompt, limit, settings.temperature
+                )
+            else:
+                key = cache.key_for(model_id, messages, limit, settings.temperature)
+        return _Call(step, adapter, model_id, messages, limit, key, recursive, instruction, text)
 
     def _start(self, call: _Call) -> str | None:
         """Start the call's step; the cached reply (the step then ends), or ``None``."""
@@ -232,7 +240,7 @@ class SubcallRunner:
         if response is not None:
             try:
                 cost = self.state.budget.add_usage(
-                    response.usage, subcall=True, model=model_id_of(call.adapter)
+                    response.usage, subcall=True, model=call.model_id
                 )
                 if cost is not None:
                     step.metadata["cost_usd"] = cost
@@ -387,24 +395,32 @@ class SubcallRunner:
 
         This (calling) thread prepares the items in input order (validated, budgeted, given
         a step) and reads the cache; it hands the misses to the loop's workers in growing
-        chunks, so the first calls start at once and the loop never touches the disk.
+        chunks, so the first calls start at once and the loop never touches the disk. After
+        each chunk it waits until the loop has started those calls: preparing the next chunk
+        meanwhile would hold the interpreter lock the loop needs to start them (a waiting
+        thread gets it only after the 5 ms switch interval).
         """
         count = len(texts)
         results = [""] * count
         feed: asyncio.Queue[tuple[int, _Call] | None] = asyncio.Queue()
 
-        def hand_over(items: list[tuple[int, _Call] | None]) -> None:  # on the loop
-            for item in items:
+        def hand_over(items: list[tuple[int, _Call] | None], started: threading.Event) -> None:
+            for item in items:  # on the loop
                 feed.put_nowait(item)
+            # Runs after the workers these items woke have started their calls.
+            loop.call_soon(started.set)
 
         async def worker() -> None:
             while (item := await feed.get()) is not None:
                 index, call = item
                 self.state.start_step(call.step)  # now: the time queued is not the call's
+                token = current_step.set(call.step)  # in_step(), minus a generator
                 try:
-                    results[index] = await self._arun_started(call)
+                    results[index] = await self._arun_uncached(call)
                 except Exception as error:
                     results[index] = error_marker(error)
+                finally:
+                    current_step.reset(token)
             feed.put_nowait(None)  # the end, for the next worker
 
         async def run_all() -> None:
@@ -412,6 +428,13 @@ class SubcallRunner:
             await asyncio.gather(*(worker() for _ in range(workers)))
 
         done = asyncio.run_coroutine_threadsafe(run_all(), loop)
+
+        def send(items: list[tuple[int, _Call] | None]) -> None:
+            started = threading.Event()
+            loop.call_soon_threadsafe(hand_over, items, started)
+            while not started.wait(0.1) and not done.done():
+                pass  # the loop is busy; ``done`` ends early only if the batch was cancelled
+
         chunk: list[tuple[int, _Call] | None] = []
         size = 8
         try:
@@ -431,11 +454,11 @@ class SubcallRunner:
                     continue
                 chunk.append((index, call))
                 if len(chunk) >= size:
-                    loop.call_soon_threadsafe(hand_over, chunk)
+                    send(chunk)
                     chunk, size = [], min(size * 2, 64)
         finally:
             chunk.append(None)
-            loop.call_soon_threadsafe(hand_over, chunk)
+            loop.call_soon_threadsafe(hand_over, chunk, threading.Event())
         done.result()
         return results
 
