@@ -253,3 +253,17 @@ def test_an_unused_rlmllm_and_its_sessions_can_be_collected() -> None:
     del llm
     gc.collect()
     assert pool() is None
+
+
+def test_a_retriever_backed_conversation_reads_earlier_hits_in_later_turns() -> None:
+    index = VectorStoreIndex.from_documents([Document(text=t) for t in DOCS])
+    search = code("hits = es_search('launch code', top_k=3)\nprint(len(hits))")
+    read = code("FINAL(str(sum(len(es_get(h['doc_id'])['content']) > 0 for h in hits)))")
+    inner, script = scripted_llm([search, "FINAL: found some", read])
+    llm = RLMLLM(llm=inner, retriever=index.as_retriever(similarity_top_k=3))
+    engine = chat_engine(llm)
+
+    assert str(engine.chat("Search the reports")) == "found some"
+    # turn 2 reads, through the conversation's own retriever, the hits turn 1 kept
+    assert str(engine.chat("How many could you read?")) == "3"
+    assert "Question: How many could you read?" in script.root_prompts[-1]

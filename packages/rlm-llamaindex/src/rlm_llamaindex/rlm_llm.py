@@ -214,19 +214,19 @@ class RLMLLM(LLM):
         sessions = self._sessions
         assert sessions is not None
         conversation = sessions.begin(conversation_id, chat.prior, self._runner.open_session)
-        conversation.session.listeners = [
-            *self._runner.bridges(
-                instance=self,
-                callback_manager=self.callback_manager,
-                parent_event=None,
-                listeners=listeners,
-            ),
-            *self._runner.listeners,
-        ]
-        if conversation.retriever is not None:
-            conversation.retriever.clear_records()
         failed = False
         try:
+            conversation.session.listeners = [
+                *self._runner.bridges(
+                    instance=self,
+                    callback_manager=self.callback_manager,
+                    parent_event=None,
+                    listeners=listeners,
+                ),
+                *self._runner.listeners,
+            ]
+            if conversation.retriever is not None:
+                conversation.retriever.clear_records()
             yield conversation
         except BaseException:
             failed = True
