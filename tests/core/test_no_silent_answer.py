@@ -102,3 +102,10 @@ def test_a_real_answer_is_not_flagged() -> None:
     rlm, _ = make_rlm([code("x = 1"), "FINAL: 7141"])
     answer, trace = rlm.run("q", CTX)
     assert answer == "7141" and "no_answer" not in trace.metadata
+
+
+def test_a_mixed_case_final_line_ends_the_run_instead_of_running_as_python() -> None:
+    rlm, _ = make_rlm([code("year = 1985\nprint(year)"), "Final: 1985"])
+    answer, trace = rlm.run("q", CTX)
+    assert answer == "1985"
+    assert [s.code for s in trace.of_kind("repl_exec")] == ["year = 1985\nprint(year)"]

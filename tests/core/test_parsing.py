@@ -38,3 +38,28 @@ def test_code_and_final_together() -> None:
     parsed = parse_reply("```python\nanswer = 1\n```\nFINAL_VAR: answer")
     assert parsed.code == "answer = 1"
     assert parsed.final_var == "answer"
+
+
+def test_final_markers_are_read_in_any_case_at_line_start() -> None:
+    assert parse_reply("Final: None").final_text == "None"
+    assert parse_reply("final: 1985").final_text == "1985"
+    assert parse_reply("Done.\n**Final:** Jonas Moreau").final_text == "Jonas Moreau"
+    assert parse_reply("final_var: answer").final_var == "answer"
+    lower = parse_reply("Final: None")
+    assert lower.code is None  # read as the marker, never run as an annotation
+    fenced = parse_reply('```python\nx = 1\nfinal: "1985"\n```')
+    assert (fenced.code, fenced.final_text) == ("x = 1", "1985")
+
+
+def test_lower_case_final_inside_ordinary_code_stays_code() -> None:
+    for program in (
+        "final_answer = 3\nprint(final_answer)",
+        "final: int = 3\nprint(final)",
+        "final = compute()\nprint(final)",
+        "final(3)",
+    ):
+        parsed = parse_reply(f"```python\n{program}\n```")
+        assert (parsed.code, parsed.has_final) == (program, False), program
+        bare = parse_reply(program)
+        assert (bare.code, bare.has_final) == (program, False), program
+    assert parse_reply("The final: answer is below").final_text is None

@@ -7,15 +7,48 @@ import re
 from dataclasses import dataclass
 
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
+# The ``FINAL:`` / ``FINAL_VAR:`` markers are read in any case (``Final: 1985``, ``final: x``)
+# at the start of a line; the call forms ``FINAL(...)`` / ``FINAL_VAR(...)`` stay upper case,
+# since a lower-case ``final(...)`` is ordinary code.
 _FINAL_VAR = re.compile(
-    r"^[ \t>*_]*FINAL_VAR[*_]*\s*(?::[*_]*\s*|\(\s*)[`'\"]?([A-Za-z_][A-Za-z0-9_]*)", re.MULTILINE
+    r"^[ \t>*_]*(?:(?i:FINAL_VAR)[*_]*\s*:[*_]*\s*|FINAL_VAR[*_]*\s*\(\s*)"
+    r"[`'\"]?([A-Za-z_][A-Za-z0-9_]*)",
+    re.MULTILINE,
 )
-_FINAL_TEXT = re.compile(r"^[ \t>*_]*FINAL[*_]*\s*:[*_]*\s*(.*)", re.MULTILINE | re.DOTALL)
+_FINAL_TEXT = re.compile(r"^[ \t>*_]*(?i:FINAL)[*_]*\s*:[*_]*\s*(.*)", re.MULTILINE | re.DOTALL)
 _FINAL_CALL = re.compile(r"^[ \t>*_]*FINAL\((.*)\)\s*$", re.MULTILINE | re.DOTALL)
 _CODE_LANGS = {"", "python", "py", "python3", "repl"}
 # ``FINAL: x`` / ``FINAL_VAR: x`` written as a line of a code block: valid Python (an
 # annotation that does nothing), so it must be read as the marker, never run.
-_FENCED_MARKER = re.compile(r"^[ \t]*(FINAL_VAR|FINAL)[ \t]*:(.*)", re.MULTILINE | re.DOTALL)
+_FENCED_MARKER = re.compile(r"^[ \t]*((?i:FINAL_VAR|FINAL))[ \t]*:(.*)", re.MULTILINE | re.DOTALL)
+
+
+def _is_marker(match: re.Match[str], word: str) -> bool:
+    """Whether a matched ``final:`` line is the marker rather than code.
+
+    Upper case is always the marker. In other cases, a line that is an annotated
+    assignment with a value (``final: int = 3``) is ordinary Python and stays code.
+    """
+    if word.isupper():
+        return True
+    line = match.string[match.start() :].split("\n", 1)[0].strip(" \t>*_")
+    try:
+        tree = ast.parse(line)
+    except SyntaxError:
+        return True
+    return not (
+        len(tree.body) == 1
+        and isinstance(tree.body[0], ast.AnnAssign)
+        and tree.body[0].value is not None
+    )
+
+
+def _first_marker(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
+    for match in pattern.finditer(text):
+        word = re.match(r"[ \t>*_]*([A-Za-z_]+?)(?=[*_]*\s*[:(])", match.group(0))
+        if word is None or _is_marker(match, word.group(1)):
+            return match
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,10 +69,10 @@ def _strip_fences(text: str) -> str:
 
 
 def _final_of(prose: str) -> tuple[str | None, str | None]:
-    var = _FINAL_VAR.search(prose)
+    var = _first_marker(_FINAL_VAR, prose)
     if var:
         return None, var.group(1)
-    text = _FINAL_TEXT.search(prose)
+    text = _first_marker(_FINAL_TEXT, prose)
     if text:
         return text.group(1).strip(), None
     call = _FINAL_CALL.search(prose)
@@ -60,10 +93,10 @@ def _unquoted(text: str) -> str:
 
 def _split_block(block: str) -> tuple[str, str | None, str | None]:
     """A code block as (code before a FINAL/FINAL_VAR marker line, final text, final var)."""
-    marker = _FENCED_MARKER.search(block)
+    marker = _first_marker(_FENCED_MARKER, block)
     if marker is None:
         return block, None, None
-    code, kind, rest = block[: marker.start()], marker.group(1), marker.group(2)
+    code, kind, rest = block[: marker.start()], marker.group(1).upper(), marker.group(2)
     if kind == "FINAL_VAR":
         name = re.match(r"\s*[`'\"]?([A-Za-z_][A-Za-z0-9_]*)", rest)
         return code, None, name.group(1) if name else None
