@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import importlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,27 +96,50 @@ def write_csv(results: Sequence[TaskResult], path: str | Path) -> Path:
     return target
 
 
+PlotPanel = tuple[str, dict[str, list[tuple[int, float]]]]
+
+
+def plot_panels(rows: Sequence[SummaryRow]) -> list[PlotPanel]:
+    """What the plot shows: (y label, {method: [(size, value), ...]}) per panel. Exact
+    accuracy and partial credit are separate panels, so a near miss never reads as a hit."""
+    measures: tuple[tuple[str, Callable[[SummaryRow], float]], ...] = (
+        ("exact accuracy (%)", lambda row: row.accuracy * 100),
+        ("partial credit (%)", lambda row: row.partial_credit * 100),
+        ("seconds per task", lambda row: row.seconds_per_task),
+    )
+    methods = sorted({row.method for row in rows})
+    return [
+        (
+            label,
+            {
+                method: [(row.size_tokens, measure(row)) for row in rows if row.method == method]
+                for method in methods
+            },
+        )
+        for label, measure in measures
+    ]
+
+
 def write_plot(rows: Sequence[SummaryRow], path: str | Path, *, title: str = "") -> Path | None:
-    """Accuracy and seconds per task against haystack size; ``None`` without matplotlib."""
+    """The panels of ``plot_panels`` against haystack size; ``None`` without matplotlib."""
     try:
         matplotlib = importlib.import_module("matplotlib")
         matplotlib.use("Agg")
         plt = importlib.import_module("matplotlib.pyplot")
     except ImportError:
         return None
-    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    for method in sorted({row.method for row in rows}):
-        mine = [row for row in rows if row.method == method]
-        sizes = [row.size_tokens for row in mine]
-        left.plot(sizes, [row.accuracy * 100 for row in mine], marker="o", label=method)
-        right.plot(sizes, [row.seconds_per_task for row in mine], marker="o", label=method)
-    for axis, label in ((left, "accuracy (%)"), (right, "seconds per task")):
+    panels = plot_panels(rows)
+    figure, axes = plt.subplots(1, len(panels), figsize=(14, 4))
+    for axis, (label, series) in zip(axes, panels, strict=True):
+        for method, points in series.items():
+            axis.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=method)
         axis.set_xscale("log")
         axis.set_xlabel("haystack size (tokens)")
         axis.set_ylabel(label)
         axis.grid(True, alpha=0.3)
         axis.legend()
-    left.set_ylim(-5, 105)
+        if label.endswith("(%)"):
+            axis.set_ylim(-5, 105)
     if title:
         figure.suptitle(title)
     figure.tight_layout()
