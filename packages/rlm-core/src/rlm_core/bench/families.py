@@ -4,13 +4,16 @@ Like the needle haystacks, every task is built offline from a seeded RNG, so the
 arguments always give the same text, question and answer. Scores are exact (``correct``)
 with partial credit reported separately (``score`` from 0 to 1):
 
-- **multihop**: "Who leads the team that maintains project P?" The answer needs two facts
-  far apart (project -> team, team -> lead) that only connect through the team's name,
-  among distractor projects, teams and leads sharing the same surface words. Naming the
-  right team but not its lead earns 0.5.
-- **aggregation**: "How many shipments of C were logged?" or "How many units of C were
-  shipped in total?" over every shipment record in the text. Partial credit is
-  ``1 - |given - expected| / expected`` for the first number in the answer (at least 0).
+- **multihop**: "Who leads the team that maintains project P?" (two hops: project ->
+  team -> lead) or "In which room does the lead of the team that maintains project P
+  work?" (three hops: ... -> lead -> room). The facts sit far apart and only connect
+  through the names they share, among distractor projects, teams, leads and rooms using
+  the same surface words. Each intermediate name found earns its share of partial credit
+  (the team 1/2 of a two-hop task; the team 1/3 or the lead 2/3 of a three-hop one).
+- **aggregation**: "How many shipments of C were logged?", "How many units of C were
+  shipped in total?" or "Which depot shipped C most often?" over every shipment record in
+  the text. Partial credit for a number is ``1 - |given - expected| / expected`` (at least
+  0); for the most frequent depot it is the named depot's count over the winner's.
 """
 
 from __future__ import annotations
@@ -35,12 +38,16 @@ _FIRST = ("Mira", "Tomas", "Ines", "Ravi", "Keiko", "Otto", "Lena", "Jonas", "Pr
 _LAST = ("Holt", "Varga", "Okafor", "Lind", "Sato", "Brandt", "Moreau", "Quist", "Adeyemi")
 _CATEGORIES = ("lanterns", "rope", "tiles", "lenses", "valves", "blankets", "bolts", "maps")
 _DEPOTS = ("north", "south", "east", "west", "river", "harbour")
+_DEPOT_WEIGHTS = (9, 7, 6, 5, 4, 3)  # shuffled per task, so one depot usually leads
+HOPS = (2, 3)
+AGGREGATES = ("count", "sum", "mode")
 
 
 @dataclass(frozen=True, slots=True)
 class FamilyTask:
-    """One generated task; ``partial`` holds what earns partial credit (multihop: the
-    bridging team's name)."""
+    """One generated task. Multihop: ``bridges`` are the intermediate names in hop order
+    (the team; the team, then the lead). Aggregation "mode" tasks: ``counts`` are how
+    many matching records each depot has."""
 
     family: str
     size_tokens: int
@@ -48,19 +55,44 @@ class FamilyTask:
     context: str
     question: str
     answer: str
-    partial: str = ""
+    bridges: tuple[str, ...] = ()
+    kind: str = ""
+    """``2-hop`` / ``3-hop`` (multihop); ``count`` / ``sum`` / ``mode`` (aggregation)."""
+    counts: tuple[tuple[str, int], ...] = ()
 
     @property
     def task_id(self) -> str:
         return f"{self.family}-{self.size_tokens}-{self.index}"
 
+    @property
+    def partial(self) -> str:
+        """The first bridging name (the team), or ``""``."""
+        return self.bridges[0] if self.bridges else ""
+
     def grade(self, answer: str) -> tuple[bool, float]:
         """(exactly right, partial credit from 0 to 1)."""
+        if self.kind == "mode":
+            return _mode_grade(answer, dict(self.counts), self.answer)
         if self.family == "aggregation":
             return is_correct(answer, self.answer), _numeric_credit(answer, int(self.answer))
-        if self.answer.lower() in answer.lower():
+        text = answer.lower()
+        if self.answer.lower() in text:
             return True, 1.0
-        return False, 0.5 if self.partial and self.partial.lower() in answer.lower() else 0.0
+        hops = len(self.bridges) + 1
+        reached = max(
+            (depth for depth, name in enumerate(self.bridges, 1) if name.lower() in text),
+            default=0,
+        )
+        return False, reached / hops
+
+
+def _mode_grade(answer: str, counts: dict[str, int], expected: str) -> tuple[bool, float]:
+    """Right when the first depot named is the most frequent; credit = its count / the top."""
+    found = re.search(r"\b(" + "|".join(map(re.escape, counts)) + r")\b", answer.lower())
+    if found is None:
+        return False, 0.0
+    given = found.group(1)
+    return given == expected, counts[given] / max(counts.values())
 
 
 def _numeric_credit(answer: str, expected: int) -> float:
@@ -86,8 +118,16 @@ def _spread(rng: random.Random, pieces: list[str], chars: int) -> str:
     return "".join(out)
 
 
-def make_multihop(size_tokens: int, index: int, seed: int = 0) -> FamilyTask:
-    """Project -> team -> lead, with distractor projects, teams and leads."""
+def make_multihop(
+    size_tokens: int, index: int, seed: int = 0, hops: int | None = None
+) -> FamilyTask:
+    """Project -> team -> lead (-> room), with distractor projects, teams, leads and rooms.
+
+    ``hops`` is 2 or 3; ``None`` mixes them (even tasks two hops, odd tasks three).
+    """
+    hops = hops if hops is not None else HOPS[index % len(HOPS)]
+    if hops not in HOPS:
+        raise ValueError(f"hops must be one of {list(HOPS)}, got {hops!r}")
     rng = random.Random(f"multihop:{seed}:{size_tokens}:{index}")
     teams = rng.sample(_TEAMS, 6)
     leads = [f"{first} {last}" for first, last in zip(
@@ -98,42 +138,99 @@ def make_multihop(size_tokens: int, index: int, seed: int = 0) -> FamilyTask:
     facts += [f"The {t} team is led by {lead}." for t, lead in zip(teams, leads, strict=True)]
     facts += [f"The {rng.choice(teams)} team reviewed a draft of project "
               f"{rng.choice(projects)} once." for _ in range(4)]  # fmt: skip
+    question = f"Who leads the team that maintains project {projects[0]}?"
+    bridges: tuple[str, ...] = (teams[0],)
+    answer = leads[0]
+    if hops == 3:
+        rooms = [f"{letter}{number}" for letter, number in zip(
+            rng.sample("BCDFGHKMPRT", 6), rng.sample(range(100, 999), 6), strict=True)]  # fmt: skip
+        facts += [f"{lead} works in room {room}." for lead, room in zip(leads, rooms, strict=True)]
+        facts += [f"{rng.choice(leads)} once booked room {rng.choice(rooms)} for a "
+                  "meeting." for _ in range(3)]  # fmt: skip
+        question = (
+            f"In which room does the lead of the team that maintains project {projects[0]} work?"
+        )
+        answer, bridges = rooms[0], (teams[0], leads[0])
     rng.shuffle(facts)
     context = _spread(rng, facts, size_tokens * CHARS_PER_TOKEN)
     return FamilyTask(
-        "multihop", size_tokens, index, context,
-        f"Who leads the team that maintains project {projects[0]}?", leads[0], teams[0],
-    )  # fmt: skip
+        "multihop", size_tokens, index, context, question, answer, bridges, f"{hops}-hop"
+    )
 
 
-def make_aggregation(size_tokens: int, index: int, seed: int = 0) -> FamilyTask:
-    """Shipment records over the whole text; count or sum for one category."""
+def make_aggregation(
+    size_tokens: int, index: int, seed: int = 0, kind: str | None = None
+) -> FamilyTask:
+    """Shipment records over the whole text; a count, a sum or the most frequent depot
+    for one category. ``kind`` is ``count``, ``sum`` or ``mode``; ``None`` cycles them."""
+    kind = kind if kind is not None else AGGREGATES[index % len(AGGREGATES)]
+    if kind not in AGGREGATES:
+        raise ValueError(f"kind must be one of {list(AGGREGATES)}, got {kind!r}")
     rng = random.Random(f"aggregation:{seed}:{size_tokens}:{index}")
     chars = size_tokens * CHARS_PER_TOKEN
-    records: list[str] = []
+    weights = list(_DEPOT_WEIGHTS)
+    rng.shuffle(weights)
+    records: list[tuple[str, int, str]] = []
     used = 0
     while used < chars * 0.6:
-        line = (f"Shipment log: the {rng.choice(_DEPOTS)} depot shipped "
-                f"{rng.randint(1, 60)} units of {rng.choice(_CATEGORIES)}.")  # fmt: skip
-        records.append(line)
-        used += len(line) + 2
-    category = rng.choice(_CATEGORIES)
-    mine = [r for r in records if r.endswith(f" {category}.")]
-    if index % 2 == 0:
-        question = f"How many shipments of {category} were logged in the text?"
-        answer = len(mine)
-    else:
+        record = (rng.choices(_DEPOTS, weights)[0], rng.randint(1, 60), rng.choice(_CATEGORIES))
+        records.append(record)
+        used += len(_record_line(*record)) + 2
+    categories = list(_CATEGORIES)
+    rng.shuffle(categories)
+    counts: dict[str, int] = {}
+    for category in categories:  # the first category whose most frequent depot is unique
+        counts = {depot: 0 for depot in _DEPOTS}
+        for depot, _, name in records:
+            counts[depot] += name == category
+        top = sorted(counts.values(), reverse=True)
+        if top[0] > 0 and (kind != "mode" or top[0] > top[1]):
+            break
+    mine = [(depot, units) for depot, units, name in records if name == category]
+    if kind == "count":
+        question, answer = f"How many shipments of {category} were logged in the text?", len(mine)
+    elif kind == "sum":
         question = f"How many units of {category} were shipped in total, over all shipments?"
-        answer = sum(int(r.split(" shipped ")[1].split()[0]) for r in mine)
-    context = _spread(rng, records, chars)
-    return FamilyTask("aggregation", size_tokens, index, context, question, str(answer))
+        answer = sum(units for _, units in mine)
+    else:
+        question = f"Which depot shipped {category} most often (in the most shipment records)?"
+    context = _spread(rng, [_record_line(*record) for record in records], chars)
+    if kind == "mode":
+        winner = max(counts, key=counts.__getitem__)
+        return FamilyTask(
+            "aggregation", size_tokens, index, context, question, winner,
+            kind="mode", counts=tuple(counts.items()),
+        )  # fmt: skip
+    return FamilyTask("aggregation", size_tokens, index, context, question, str(answer), kind=kind)
+
+
+def _record_line(depot: str, units: int, category: str) -> str:
+    return f"Shipment log: the {depot} depot shipped {units} units of {category}."
 
 
 def make_family_tasks(
-    family: str, sizes: list[int], per_size: int, seed: int = 0
+    family: str, sizes: list[int], per_size: int, seed: int = 0, *, variant: str | None = None
 ) -> list[FamilyTask]:
-    """``per_size`` tasks of ``family`` for each size, smallest size first."""
-    makers = {"multihop": make_multihop, "aggregation": make_aggregation}
-    if family not in makers:
-        raise ValueError(f"unknown task family {family!r}: choose from {list(FAMILIES)}")
-    return [makers[family](size, i, seed) for size in sorted(sizes) for i in range(per_size)]
+    """``per_size`` tasks of ``family`` for each size, smallest size first.
+
+    ``variant`` fixes the question type: ``2``/``3`` hops for multihop, ``count``/``sum``/
+    ``mode`` for aggregation; ``None`` mixes them.
+    """
+    if family == "multihop":
+        hops = None
+        if variant is not None:
+            if variant not in {str(h) for h in HOPS}:
+                raise ValueError(
+                    f"multihop variant must be one of {list(HOPS)} hops, got {variant!r}"
+                )
+            hops = int(variant)
+        return [
+            make_multihop(size, i, seed, hops) for size in sorted(sizes) for i in range(per_size)
+        ]
+    if family == "aggregation":
+        return [
+            make_aggregation(size, i, seed, variant)
+            for size in sorted(sizes)
+            for i in range(per_size)
+        ]
+    raise ValueError(f"unknown task family {family!r}: choose from {list(FAMILIES)}")

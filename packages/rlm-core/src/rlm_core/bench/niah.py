@@ -47,6 +47,9 @@ class BenchConfig:
     subcall_max_output_tokens: int = 96
     family: str = "niah"
     """``niah``, ``multihop`` or ``aggregation`` (``rlm_core.bench.families``)."""
+    variant: str | None = None
+    """One question type only: ``2``/``3`` hops (multihop), ``count``/``sum``/``mode``
+    (aggregation); ``None`` mixes them."""
 
 
 @dataclass(slots=True)
@@ -208,7 +211,13 @@ def run_bench(
         tasks = list(make_tasks(list(config.sizes), config.tasks_per_size, config.seed))
     else:
         tasks = list(
-            make_family_tasks(config.family, list(config.sizes), config.tasks_per_size, config.seed)
+            make_family_tasks(
+                config.family,
+                list(config.sizes),
+                config.tasks_per_size,
+                config.seed,
+                variant=config.variant,
+            )
         )
     results: list[TaskResult] = []
     for method in config.methods:

@@ -4,7 +4,7 @@
     rlm batch JOBS.jsonl --out RESULTS.jsonl  many questions: a local pool or Ray (--ray)
     rlm trace show|html|replay FILE         look at, render or re-run a saved trace
     rlm bench niah [--quick]                needle-in-a-haystack: RLM versus the bare model
-    rlm bench multihop|aggregation [--quick]  multi-hop questions, counts and sums over records
+    rlm bench multihop|aggregation [--quick]  multi-hop questions; counts, sums, modes over records
     rlm model pull|info                     fetch (verified) or describe the embedded local model
 
 Exit codes: 0 success, 1 the run failed (model, endpoint or engine error), 2 usage error
@@ -125,8 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench_commands = bench.add_subparsers(dest="bench_command", required=True, metavar="NAME")
     for name, summary in (
         ("niah", "needle in a haystack: RLM vs direct call"),
-        ("multihop", "two facts far apart joined through a name: RLM vs direct call"),
-        ("aggregation", "counts and sums over every record: RLM vs direct call"),
+        ("multihop", "two or three facts far apart joined through names: RLM vs direct call"),
+        ("aggregation", "counts, sums, most frequent value over every record: RLM vs direct"),
     ):
         family = bench_commands.add_parser(name, help=summary)
         family.add_argument("--quick", action="store_true", help="2 sizes x 2 tasks, small window")
@@ -136,6 +136,15 @@ def build_parser() -> argparse.ArgumentParser:
         family.add_argument("--baseline-window", type=int, help="tokens the baseline may send")
         family.add_argument("--seed", type=int, default=0)
         family.add_argument("--out", default="bench-results", help=f"folder for {name}.md/.csv")
+        if name == "multihop":
+            family.add_argument(
+                "--hops", dest="variant", choices=("2", "3"), help="only 2- or 3-hop questions"
+            )
+        elif name == "aggregation":
+            family.add_argument(
+                "--question", dest="variant", choices=("count", "sum", "mode"),
+                help="only counts, sums or most-frequent-value questions",
+            )  # fmt: skip
         _model_flags(family)
         family.set_defaults(handler=_lazy("rlm_core.cli._bench", "niah"), max_steps=6)
 

@@ -83,6 +83,7 @@ def niah(args: argparse.Namespace) -> int:
         seed=args.seed,
         baseline_window=args.baseline_window,
         family=family,
+        variant=getattr(args, "variant", None),
     )
     sub = None
     if args.sub_model:
