@@ -76,8 +76,7 @@ def test_the_small_rescue_greps_the_rarest_term_not_the_longest() -> None:
     assert keywords("who can access the vault") == ["access", "vault", "can"]
     assert answer == "Mira Holt"
     fallback = next(s for s in trace.steps if s.metadata.get("purpose") == "fallback")
-    assert "vault key" in (fallback.stdout or "")
-    assert (fallback.stdout or "").count("[@") == 1  # the one vault hit, not 3 'access' hits
+    assert fallback.stdout == "['Only Mira Holt holds the vault key.']\n"  # not 'access' hits
 
 
 def test_a_run_without_an_answer_says_so_in_the_answer_and_the_trace() -> None:
@@ -109,3 +108,18 @@ def test_a_mixed_case_final_line_ends_the_run_instead_of_running_as_python() -> 
     answer, trace = rlm.run("q", CTX)
     assert answer == "1985"
     assert [s.code for s in trace.of_kind("repl_exec")] == ["year = 1985\nprint(year)"]
+
+
+def test_final_none_with_an_answer_variable_is_refused_until_the_fallback_fires() -> None:
+    replies = [code("hits = []"), "Final: None", "FINAL: NOT FOUND"]
+    rlm, adapter = make_rlm(
+        replies, auto_finalize_var="answer", invalid_response_limit=2,
+        fallback_code="answer = 'rescued'",
+    )  # fmt: skip
+    answer, trace = rlm.run("q", CTX)
+    assert answer == "rescued"
+    assert [s.metadata["purpose"] for s in trace.of_kind("repl_exec")] == ["step", "fallback"]
+    assert "That is not an answer" in adapter.calls[2][-1]["content"]
+    # Without an answer variable, a FINAL is taken as the model wrote it.
+    plain, _ = make_rlm([code("hits = []"), "Final: None"])
+    assert plain.run("q", CTX)[0] == "None"

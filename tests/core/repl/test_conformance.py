@@ -95,6 +95,7 @@ def test_context_helpers(repl: REPL) -> None:
     assert run(repl, "print(peek(5), tail(5))") == "alpha omega\n"
     assert "needle" in run(repl, "print(grep('NEEDLE', window=5))")
     assert run(repl, "print(extract_after('needle is', 8))") == "42\n"
+    assert run(repl, "print(find_facts('Where is the needle?'))") == ("['the needle is 42 here']\n")
     assert run(repl, "m = ctx.find('needle')\nprint(m[0].start, m[0].text)") == "27 needle\n"
     assert run(repl, "print(len(ctx.chunk(10)), ctx.num_documents())") == "6 3\n"
     assert run(repl, "for s, e, t in ctx.find('needle'): print(s, e, t)") == "27 33 needle\n"

@@ -38,6 +38,7 @@ WORKER_MODULES = {
     "rlm_core.repl.base",
     "rlm_core.repl.context_helpers",
     "rlm_core.repl.helper_registry",
+    "rlm_core.repl.related",
     "rlm_core.repl.isolated",
     "rlm_core.repl.isolated.framing",
     "rlm_core.repl.isolated.sandbox",

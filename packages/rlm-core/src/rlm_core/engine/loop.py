@@ -298,6 +298,10 @@ class RootLoop:
             if value is _UNSET:
                 return None, prompts.missing_variable(parsed.final_var)
             return self._answer(value), None
+        # With an answer variable (the small profile), ``FINAL: None`` / ``FINAL: NOT FOUND``
+        # echoes an answer that was never found: ask for more work instead of ending on it.
+        if self.settings.auto_finalize_var is not None and is_no_answer(parsed.final_text):
+            return None, prompts.EMPTY_FINAL
         return self._answer(parsed.final_text), None
 
     def _answer(self, value: Any) -> str:

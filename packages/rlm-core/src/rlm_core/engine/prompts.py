@@ -241,6 +241,10 @@ REPEATED_CODE = (
 REPEATED_FAILING_CODE = (
     "That exact code already ran and raised the error shown above. Write different code."
 )
+EMPTY_FINAL = (
+    "That is not an answer: nothing has been found yet. Write different code that searches P "
+    "with other words from the question."
+)
 CODE_FAILED_FINAL = "Your code raised an error, so the FINAL line was ignored. Fix the code first."
 
 

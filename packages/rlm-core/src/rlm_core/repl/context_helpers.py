@@ -13,6 +13,7 @@ from typing import Any
 
 from rlm_core.context import Context
 from rlm_core.repl.helper_registry import HelperSet, helper
+from rlm_core.repl.related import related_sentences
 
 RESERVED_NAMES = frozenset({"P", "ctx", "history", "contexts", "transcript", "QUERY"})
 # Stripped from both ends of the word ``extract_after`` returns.
@@ -54,6 +55,11 @@ class ContextHelpers(HelperSet):
         return [
             f"[@{hit.start}] {text[max(hit.start - window, 0) : hit.end + window]}" for hit in hits
         ]
+
+    @helper("context")
+    def find_facts(self, question: str, hops: int = 2, max_sentences: int = 10) -> list[str]:
+        """Whole sentences about question: those with its rarest words, then those naming what they mention."""  # noqa: E501
+        return related_sentences(self.context, question, hops=hops, max_sentences=max_sentences)
 
     @helper("context")
     def extract_after(self, marker: str, max_len: int = 128) -> str | None:
