@@ -1,17 +1,17 @@
 """Settings profiles: named bundles of option defaults and prompt parts (``RLM(profile=...)``).
 
 ``default`` is the core behaviour. ``small`` suits small local models: it keeps the core
-root prompt but swaps its example for one whose code finishes the job (grep, then
-``llm_query`` with the passages first and the question last, stored in ``answer``), ends
-the run when ``answer`` is set (``auto_finalize_var``), refuses a FINAL before code has run,
-and after two replies without usable code runs a generic rescue built from the run's own
-question (grep its rarest search term, ask a sub-model about the hits). Options you
-pass explicitly always win over a profile's. Measured in docs/local-model.md.
+root prompt but swaps its example for one whose code finishes the job as written
+(``find_facts(QUERY)``, then ``llm_query`` with the sentences first and the question last,
+stored in ``answer``), ends the run when ``answer`` is set (``auto_finalize_var``), refuses
+a FINAL before code has run or a FINAL of nothing found, and after two replies without
+usable code runs a generic rescue built from the run's own question (its sentences, else a
+grep of its rarest search term, then a sub-model asked about them). Options you pass
+explicitly always win over a profile's. Measured in docs/local-model.md.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -20,6 +20,7 @@ from typing import Any
 from rlm_core.adapters.base import model_id_of
 from rlm_core.engine.prompts import DEFAULT_PROMPTS, PromptParts
 from rlm_core.errors import ConfigError
+from rlm_core.repl.related import search_terms
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,63 +37,48 @@ class Profile:
 
 
 SMALL_EXAMPLE = """\
-Example:
+Example (QUERY holds the question):
 ```python
-hits = grep("launch date")
-print(hits[:3])
-answer = llm_query("Text:\\n" + "\\n".join(hits[:3]) + "\\n\\nQuestion: When was the launch?") if hits else None
+facts = find_facts(QUERY)
+print(facts)
+if facts:
+    answer = llm_query("Text:\\n" + "\\n".join(facts) + "\\n\\nQuestion: " + QUERY)
 ```
-The run ends as soon as the variable answer is set. If grep finds nothing, try other words."""  # noqa: E501  (the measured example, verbatim)
-
-_STOP = {
-    "the", "and", "for", "with", "what", "which", "who", "whom", "whose", "when", "where",
-    "why", "how", "is", "are", "was", "were", "does", "did", "do", "of", "in", "on", "at",
-    "to", "a", "an", "by", "from", "that", "this", "these", "those", "it", "its", "be",
-    "text", "about", "there", "their", "they", "them", "has", "have", "had",
-}  # fmt: skip
-
-
-_QUOTED = re.compile(
-    r"\"([^\"]{3,80})\"|\u201c([^\u201d]{3,80})\u201d|(?<![A-Za-z])'([^']{3,80})'(?![A-Za-z])"
-)
+The run ends as soon as the variable answer is set. If facts is empty, search with grep and \
+other words from the question."""
+"""The small profile's example: copied as it stands, it already works for any question
+(``find_facts`` follows the names it finds), so a small model that copies it is right to."""
 
 
 def keywords(question: str, limit: int = 4) -> list[str]:
-    """Search terms for ``question``: its quoted phrases first, then its content words,
-    the distinctive-looking ones (with digits or capitals) before the rest, longer first.
+    """Search terms for ``question`` (``rlm_core.repl.related.search_terms``): its quoted
+    phrases first, then its content words, the distinctive-looking ones first.
 
     Which of them is rarest depends on the text, so ``rescue_code`` counts their hits at
     run time and searches with the rarest one found.
     """
-    phrases = [next(p for p in match.groups() if p) for match in _QUOTED.finditer(question)]
-    seen: dict[str, tuple[int, int, int]] = {}
-    for position, word in enumerate(re.findall(r"[A-Za-z0-9][A-Za-z0-9_-]{2,}", question)):
-        if word.lower() in _STOP or word.lower() in seen:
-            continue
-        distinctive = any(c.isdigit() for c in word) or (position > 0 and word[0].isupper())
-        seen[word.lower()] = (0 if distinctive else 1, -len(word), position)
-    words = sorted(seen, key=seen.__getitem__)
-    terms = list(dict.fromkeys(phrase.strip().lower() for phrase in phrases if phrase.strip()))
-    return (terms + [word for word in words if word not in terms])[:limit]
+    return search_terms(question, limit)
 
 
 def rescue_code(question: str) -> str:
-    """Generic fallback code for ``question``: grep its rarest search term, ask about the hits.
+    """Generic fallback code for ``question``: the sentences about it, then ask about them.
 
     Used as a ``fallback_code`` function, so it is built from each run's own question.
-    Every term from ``keywords`` is counted in the context and the one with the fewest
-    (but some) hits wins, so a common word never crowds out a distinctive one. The
-    passages come first and the question last: small models answer that layout far
-    more often than question-first (measured in docs/local-model.md).
+    ``find_facts`` takes the sentences holding the question's rarest search term and follows
+    the names they mention; when it finds nothing, every term from ``keywords`` is grepped
+    and the one with the fewest (but some) hits wins, so a common word never crowds out a
+    distinctive one. The passages come first and the question last: small models answer
+    that layout far more often than question-first (measured in docs/local-model.md).
     """
     terms = keywords(question)
     return (
-        f"_hits = []\n"
-        f"for _w in {terms!r}:\n"
-        f"    _found = grep(_w, window=120, max_results=50)\n"
-        f"    if _found and (not _hits or len(_found) < len(_hits)):\n"
-        f"        _hits = _found\n"
-        f"_hits = _hits[:3]\n"
+        f"_hits = find_facts({question!r})\n"
+        f"if not _hits:\n"
+        f"    for _w in {terms!r}:\n"
+        f"        _found = grep(_w, window=120, max_results=50)\n"
+        f"        if _found and (not _hits or len(_found) < len(_hits)):\n"
+        f"            _hits = _found\n"
+        f"    _hits = _hits[:3]\n"
         f"print(_hits)\n"
         f"answer = llm_query('Text:\\n' + '\\n'.join(_hits) + '\\n\\nQuestion: ' + {question!r})"
         f" if _hits else None\n"
