@@ -150,3 +150,25 @@ def test_the_default_trace_says_default() -> None:
         "from_profile": {},
         "explicit": {"repl_backend": "python"},
     }
+
+
+def test_the_small_example_copied_as_written_gathers_both_facts_of_a_chain() -> None:
+    example_code = SMALL_EXAMPLE.split("```python\n", 1)[1].split("```", 1)[0]
+    text = (
+        "Gulls and tides. " * 60
+        + "The Kestrel group is led by Dana Whitfield. "
+        + "Harbour notes. " * 60
+        + "Project Quartz-12 is run by the Kestrel group. "
+        + "More notes. " * 60
+    )
+    adapter = FakeAdapter(script=[f"```python\n{example_code}```"])
+    # The sub-model can only name the lead when both facts reach it.
+    adapter.add_rule("Kestrel group is led by Dana Whitfield", "Dana Whitfield")
+    rlm = RLM(adapter, profile="small", repl_backend="python")
+    answer, trace = rlm.run("Who leads the group that runs project Quartz-12?", text)
+    assert answer == "Dana Whitfield"
+    (step,) = trace.of_kind("repl_exec")
+    assert step.metadata["purpose"] == "step" and "Dana Whitfield" in (step.stdout or "")
+    sub_prompt = adapter.calls[-1][-1]["content"]
+    assert sub_prompt.startswith("Text:\nProject Quartz-12 is run by the Kestrel group.\n")
+    assert sub_prompt.endswith("Question: Who leads the group that runs project Quartz-12?")
