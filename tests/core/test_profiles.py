@@ -53,6 +53,14 @@ def test_small_profile_swaps_the_example_and_sets_its_guards() -> None:
     assert system.endswith(SMALL_EXAMPLE)
     assert "FINAL: March 3, 2021" not in system  # the core example is gone
     assert "cut to 2000 characters" in system
+    # Its "how to work" points at the example first, and the first message says so too.
+    assert "first run the example's code" in system and "first look at the data" not in system
+    assert system.startswith(DEFAULT_PROMPTS.root.split("{helpers}")[0])
+    assert "}\n\nStart with the example's code." in adapter.calls[0][1]["content"]
+    plain, plain_adapter = make_rlm([code("answer = 'x'"), "FINAL: x"])
+    plain.run("q", TEXT)
+    first = plain_adapter.calls[0][1]["content"]
+    assert "}\n\nStart by writing code to look at the data." in first
 
 
 def test_explicit_options_win_over_the_profile() -> None:
@@ -136,7 +144,9 @@ def test_the_trace_records_the_profile_and_settings() -> None:
     assert "max_output_chars" not in settings["from_profile"]
     assert settings["from_profile"]["invalid_response_limit"] == 2
     assert settings["from_profile"]["fallback_code"] == "<function rescue_code>"
-    assert settings["from_profile"]["prompts"] == {"changed_parts": ["example"]}
+    assert settings["from_profile"]["prompts"] == {
+        "changed_parts": ["root", "example", "first_step"]
+    }
     start = next(event for event in events if event.type == "run_start")
     assert start.data["settings"] == settings
     assert Trace.from_json(trace.to_json()).metadata["settings"] == json.loads(json.dumps(settings))

@@ -18,7 +18,7 @@ from types import MappingProxyType
 from typing import Any
 
 from rlm_core.adapters.base import model_id_of
-from rlm_core.engine.prompts import DEFAULT_PROMPTS, PromptParts
+from rlm_core.engine.prompts import DEFAULT_PROMPTS, ROOT_PROMPT, PromptParts
 from rlm_core.errors import ConfigError
 from rlm_core.repl.related import search_terms
 
@@ -48,6 +48,18 @@ The run ends as soon as the variable answer is set. If facts is empty, search wi
 other words from the question."""
 """The small profile's example: copied as it stands, it already works for any question
 (``find_facts`` follows the names it finds), so a small model that copies it is right to."""
+
+
+SMALL_HOW_TO_WORK = """\
+How to work: first run the example's code as it stands (find_facts(QUERY) gathers the \
+sentences about the question, llm_query reads them). If it finds nothing, search with short \
+distinctive words from the question (grep) and read around the hits. To count, add up or \
+compare things over the whole text, compute it with Python over P (for example re.findall), \
+not with a sub-model."""
+"""The small profile's "How to work" paragraph, in place of the core prompt's."""
+
+SMALL_ROOT = ROOT_PROMPT.split("How to work:", 1)[0] + SMALL_HOW_TO_WORK
+SMALL_FIRST_STEP = "Start with the example's code."
 
 
 def keywords(question: str, limit: int = 4) -> list[str]:
@@ -97,7 +109,9 @@ SMALL = Profile(
         "auto_finalize_var": "answer",
         "max_output_chars": 2000,
     },
-    prompts=DEFAULT_PROMPTS.replace(example=SMALL_EXAMPLE),
+    prompts=DEFAULT_PROMPTS.replace(
+        root=SMALL_ROOT, example=SMALL_EXAMPLE, first_step=SMALL_FIRST_STEP
+    ),
 )
 
 PROFILES: Mapping[str, Profile] = MappingProxyType({p.name: p for p in (DEFAULT, SMALL)})

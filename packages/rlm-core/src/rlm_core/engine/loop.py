@@ -186,7 +186,9 @@ class RootLoop:
             with_retriever=with_retriever,
             max_output_chars=settings.max_output_chars,
         )
-        first_message = prompts.build_first_message(query, metadata, note=note)
+        first_message = prompts.build_first_message(
+            query, metadata, note=note, first_step=settings.prompts.first_step
+        )
         if output is not None:
             first_message += "\n\n" + prompts.structured_request(output.schema)
         history = History(

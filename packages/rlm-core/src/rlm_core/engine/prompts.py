@@ -77,12 +77,17 @@ FINALIZE_PROMPT = (
 """Asks for a best answer when a limit is hit; ``{reason}`` says which."""
 
 
+FIRST_STEP = "Start by writing code to look at the data."
+"""The last line of the first user message."""
+
+
 @dataclass(frozen=True, slots=True)
 class PromptParts:
     """The named prompt parts of a run. Profiles swap parts; ``RLM(prompts=...)`` sets them.
 
     ``guidance`` (empty by default) is appended to the root system prompt, e.g. the
-    strategy of a ``SmartRouter`` execution profile.
+    strategy of a ``SmartRouter`` execution profile. ``first_step`` ends the first user
+    message (what to do first).
     """
 
     root: str = ROOT_PROMPT
@@ -92,6 +97,7 @@ class PromptParts:
     compaction: str = COMPACTION_PROMPT
     finalize: str = FINALIZE_PROMPT
     guidance: str = ""
+    first_step: str = FIRST_STEP
 
     def __post_init__(self) -> None:
         for part in dataclasses.fields(self):
@@ -179,16 +185,20 @@ def build_system_prompt(
 
 
 def build_first_message(
-    query: str, metadata: dict[str, Any] | None, *, note: str | None = None
+    query: str,
+    metadata: dict[str, Any] | None,
+    *,
+    note: str | None = None,
+    first_step: str = FIRST_STEP,
 ) -> str:
     """The first user message: the question and the context's shape, never its content;
-    ``note`` (a session's earlier turns) comes first."""
+    ``note`` (a session's earlier turns) comes first, ``first_step`` last."""
     if metadata is None:
         shape = "There is no context text (P is empty); use the document index."
     else:
         shape = "Context: " + json.dumps(metadata)
     earlier = f"{note}\n\n" if note else ""
-    return f"{earlier}Question: {query}\n\n{shape}\n\nStart by writing code to look at the data."
+    return f"{earlier}Question: {query}\n\n{shape}\n\n{first_step}"
 
 
 SESSION_NOTE = (
