@@ -12,6 +12,7 @@ explicitly always win over a profile's. Measured in docs/local-model.md.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
