@@ -8,6 +8,18 @@ with the next action of its script (``Reply``, ``Status``, ``Delay``,
     with OpenAIServer() as server:
         server.enqueue(Status(429, retry_after=0.2), Reply("hi"))
         adapter = OpenAICompatAdapter("m", base_url=server.base_url)
+
+A chat-completions request with ``"stream": true`` gets its ``Reply`` as a real
+server-sent-event stream, one token (a word with its leading space) per
+``chat.completion.chunk``, ``Reply.token_delay`` seconds apart, then ``data:
+[DONE]`` (with a usage chunk first when ``stream_options.include_usage`` is set).
+A streamed reply stops at the request's ``max_tokens`` / ``max_completion_tokens``
+(``finish_reason: "length"``) unless ``Reply.ignore_limits`` is set, which plays a
+server that ignores them (``runaway()`` builds such a long reply); ``Reply.gate``
+pauses a stream part-way until the test opens it. The server checks before every
+token whether the client hung up and then stops generating; ``streams`` records
+how each stream went (tokens planned and sent, how it ended).
+A request that does not ask for a stream gets the whole reply at once, whatever its limit.
 """
 
 from __future__ import annotations
@@ -15,6 +27,8 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import re
+import select
 import socket
 import sys
 import threading
@@ -39,6 +53,28 @@ class Reply:
     completion_tokens: int = 7
     usage: bool = True
     model: str = "test-model"
+    token_delay: float = 0.0
+    """Seconds the server waits before each token of a streamed reply."""
+    ignore_limits: bool = False
+    """Stream the whole text even past the request's token limit (a server that ignores
+    ``max_tokens`` / ``max_completion_tokens``)."""
+    gate: threading.Event | None = None
+    """With ``gate_after``: the streamed reply pauses after that many tokens until the
+    gate is set (a model still generating), so a test can look at what arrived so far."""
+    gate_after: int = 0
+
+
+def runaway(tokens: int = 2000, *, start: str = "", token_delay: float = 0.005) -> Reply:
+    """A long reply streamed whole whatever limit the request sets, like a local server
+    that ignores ``max_completion_tokens``: ``start`` then ``tokens`` short tokens."""
+    return Reply(start + " ok" * tokens, ignore_limits=True, token_delay=token_delay)
+
+
+def split_tokens(text: str) -> list[str]:
+    """``text`` as the server streams it: each word with its leading whitespace."""
+    tokens = re.findall(r"\s*\S+", text)
+    tail = text[len("".join(tokens)) :]
+    return [*tokens, tail] if tail else tokens
 
 
 @dataclass(frozen=True)
@@ -102,6 +138,44 @@ class RecordedRequest:
         """The path without its query string."""
         return urlsplit(self.path).path
 
+    @property
+    def wants_stream(self) -> bool:
+        """True when the body asks for a streamed reply (``"stream": true``)."""
+        return isinstance(self.body, dict) and self.body.get("stream") is True
+
+    @property
+    def token_limit(self) -> int | None:
+        """The request's ``max_completion_tokens`` (or ``max_tokens``), if it set one."""
+        if not isinstance(self.body, dict):
+            return None
+        for name in ("max_completion_tokens", "max_tokens"):
+            value = self.body.get(name)
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+        return None
+
+
+@dataclass
+class StreamRecord:
+    """How one streamed reply went; updated by the server while it streams."""
+
+    request: RecordedRequest
+    planned: int
+    """Tokens the server meant to send (the reply, or as much of it as the limit allows)."""
+    sent: int = 0
+    """Tokens written to the client so far (counted as each write starts)."""
+    outcome: str = "streaming"
+    """``"streaming"``, then ``"complete"``, ``"client_closed"`` (the client hung up
+    and the server stopped generating) or ``"server_stopped"``."""
+
+    @property
+    def ended(self) -> bool:
+        return self.outcome != "streaming"
+
+    @property
+    def client_closed(self) -> bool:
+        return self.outcome == "client_closed"
+
 
 # --------------------------------------------------------------------------- server
 
@@ -113,6 +187,7 @@ class OpenAIServer:
         self.default = default
         self._script: deque[Action] = deque(script)
         self._requests: list[RecordedRequest] = []
+        self._streams: list[StreamRecord] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._connections = 0
@@ -194,6 +269,12 @@ class OpenAIServer:
             return list(self._requests)
 
     @property
+    def streams(self) -> list[StreamRecord]:
+        """The streamed replies so far, in the order they started."""
+        with self._lock:
+            return list(self._streams)
+
+    @property
     def connections(self) -> int:
         """TCP connections accepted so far."""
         with self._lock:
@@ -230,9 +311,18 @@ class OpenAIServer:
             self._requests.append(request)
             return self._script.popleft() if self._script else self.default
 
+    def _stream_started(self, request: RecordedRequest, planned: int) -> StreamRecord:
+        record = StreamRecord(request, planned)
+        with self._lock:
+            self._streams.append(record)
+        return record
+
+    def _next_id(self) -> str:
+        return f"chatcmpl-test-{next(self._ids)}"
+
     def _completion(self, reply: Reply) -> dict[str, Any]:
         body: dict[str, Any] = {
-            "id": f"chatcmpl-test-{next(self._ids)}",
+            "id": self._next_id(),
             "object": "chat.completion",
             "created": int(time.time()),
             "model": reply.model,
@@ -293,11 +383,11 @@ class _Handler(BaseHTTPRequestHandler):
             raw=raw,
             received_at=time.monotonic(),
         )
-        self._perform(self.server.owner._record(request))
+        self._perform(self.server.owner._record(request), request)
 
     do_GET = do_POST
 
-    def _perform(self, action: Action) -> None:
+    def _perform(self, action: Action, request: RecordedRequest) -> None:
         owner = self.server.owner
         while isinstance(action, Delay):
             if owner._stopping.wait(action.seconds):
@@ -306,6 +396,8 @@ class _Handler(BaseHTTPRequestHandler):
             action = action.then
         if isinstance(action, Disconnect):
             self.close_connection = True
+        elif isinstance(action, Reply) and request.wants_stream:
+            self._stream(action, request)
         elif isinstance(action, Reply):
             self._send_json(200, owner._completion(action))
         elif isinstance(action, Status):
@@ -343,5 +435,106 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    # ------------------------------------------------------------------ streamed replies
+
+    def _stream(self, reply: Reply, request: RecordedRequest) -> None:
+        owner = self.server.owner
+        tokens = split_tokens(reply.text or "")
+        limit = None if reply.ignore_limits else request.token_limit
+        planned = tokens if limit is None else tokens[:limit]
+        finish_reason = "stop" if len(planned) == len(tokens) else "length"
+        record = owner._stream_started(request, len(planned))
+        body = request.body if isinstance(request.body, dict) else {}
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        chunk = _ChunkMaker(owner._next_id(), reply.model, include_usage)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            self._event(chunk.delta({"role": "assistant", "content": ""}))
+            for number, token in enumerate(planned):
+                paused = reply.gate is not None and number == reply.gate_after
+                if (paused and not self._wait_for(reply.gate)) or (
+                    reply.token_delay and owner._stopping.wait(reply.token_delay)
+                ):
+                    record.outcome = "server_stopped"
+                    self.close_connection = True
+                    return
+                if self._client_hung_up():
+                    raise ConnectionResetError("the client closed the stream")
+                record.sent += 1  # before the write, so what a client has read is counted
+                self._event(chunk.delta({"content": token}))
+            self._event(chunk.delta({}, finish_reason))
+            if include_usage:
+                self._event(chunk.usage(reply.prompt_tokens, record.sent))
+            self._write_chunk(b"data: [DONE]\n\n")
+            self._write_chunk(b"")  # the chunked body's end
+            record.outcome = "complete"
+        except (ConnectionError, TimeoutError, OSError):
+            record.outcome = "client_closed"
+            self.close_connection = True
+
+    def _wait_for(self, gate: threading.Event | None) -> bool:
+        """Wait until ``gate`` is set; False if the server stops first. A client that hangs
+        up meanwhile is noticed at the next token."""
+        while gate is not None and not gate.wait(0.02):
+            if self.server.owner._stopping.is_set():
+                return False
+        return True
+
+    def _client_hung_up(self) -> bool:
+        """True when the client closed its side (it sends nothing while it reads a stream)."""
+        readable, _, _ = select.select([self.connection], [], [], 0)
+        if not readable:
+            return False
+        try:
+            return self.connection.recv(1, socket.MSG_PEEK) == b""
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
+
+    def _event(self, data: dict[str, Any]) -> None:
+        self._write_chunk(b"data: " + json.dumps(data).encode() + b"\n\n")
+
+    def _write_chunk(self, data: bytes) -> None:
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+
+@dataclass(frozen=True)
+class _ChunkMaker:
+    """The ``chat.completion.chunk`` objects of one streamed reply."""
+
+    id: str
+    model: str
+    include_usage: bool
+
+    def _base(self, choices: list[dict[str, Any]]) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": self.model,
+            "choices": choices,
+        }
+        if self.include_usage:
+            data["usage"] = None
+        return data
+
+    def delta(self, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+        return self._base([{"index": 0, "delta": delta, "finish_reason": finish_reason}])
+
+    def usage(self, prompt_tokens: int, completion_tokens: int) -> dict[str, Any]:
+        data = self._base([])
+        data["usage"] = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        }
+        return data
