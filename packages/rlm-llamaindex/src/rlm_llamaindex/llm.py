@@ -113,8 +113,16 @@ MAX_CHARS_PER_TOKEN = 16
 
 
 def _sets_own(llm: LLM, name: str) -> bool:
-    """Whether the user configured ``name`` on the LLM itself (then it is not overridden)."""
-    return name in llm.model_fields_set and getattr(llm, name, None) is not None
+    """Whether the user configured ``name`` on the LLM itself (then it is not overridden).
+
+    Some constructors pass every default on explicitly (``OpenAI`` and ``OpenAILike`` set
+    ``temperature=0.1`` that way), so a value equal to the field's default does not count.
+    """
+    value = getattr(llm, name, None)
+    if name not in llm.model_fields_set or value is None:
+        return False
+    field = type(llm).model_fields.get(name)
+    return field is None or value != field.default
 
 
 class _Collector:
