@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -110,6 +112,9 @@ def to_chat_messages(messages: Sequence[Mapping[str, str]]) -> list[ChatMessage]
 # A streamed call is stopped once it produced more pieces than its cap, or more characters
 # than this many per token of the cap (for providers that send several tokens per piece).
 MAX_CHARS_PER_TOKEN = 16
+# Event-loop turns allowed for an abandoned async stream's generators to close (the
+# OpenAI integration needs four) before the garbage collector finalizes its response.
+FINALIZER_TURNS = 10
 
 
 def _sets_own(llm: LLM, name: str) -> bool:
@@ -155,6 +160,28 @@ class _Collector:
         self.chars += len(piece)
         report_piece(piece)
         return True
+
+    def release(self) -> None:
+        """Make sure the HTTP stream of a call that was cut is closed now.
+
+        Closing the LLM's generator does not close its connection when the provider
+        keeps the response in a reference cycle: the OpenAI integration iterates an
+        ``openai.Stream``, which references itself through its own iterator, so its
+        response is only closed by the garbage collector, and the server goes on
+        generating until then. A collection now finalizes the abandoned stream (only
+        calls past their cap pay for it).
+        """
+        if self.cut:
+            gc.collect()
+
+    async def arelease(self) -> None:
+        """``release`` for async streams. Closing an async generator chain takes a few
+        event-loop turns (each abandoned inner generator is closed by a task the loop
+        schedules), so the collection runs once those turns have passed."""
+        if self.cut:
+            for _ in range(FINALIZER_TURNS):
+                await asyncio.sleep(0)
+            gc.collect()
 
     def response(self, model: str | None) -> ModelResponse:
         if self.last is None:
@@ -237,6 +264,7 @@ class LlamaIndexLLMAdapter:
             close = getattr(stream, "close", None)
             if close is not None:
                 close()
+            collector.release()
         return collector.response(self.model)
 
     async def acomplete(
@@ -262,6 +290,7 @@ class LlamaIndexLLMAdapter:
             aclose = getattr(stream, "aclose", None)
             if aclose is not None:
                 await aclose()
+            await collector.arelease()
         return collector.response(self.model)
 
     def __repr__(self) -> str:
