@@ -1,0 +1,188 @@
+"""RLMQueryEngine and RLMLLM driving the real ``OpenAILike`` against a loopback server.
+
+The field report of issue 15, replayed end to end: ``OpenAILike`` talks to an
+OpenAI-compatible server on 127.0.0.1 that streams token by token and, like a
+llama.cpp server, can ignore the token limit. The model limits must reach the
+server by default, a reply the server generates without bound must be cut at the
+cap with its connection closed (no retries piling abandoned generations onto the
+server), and a streamed query must hand out answer tokens while the root model is
+still writing them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+
+import pytest
+from llama_index.core.base.llms.types import ChatMessage, MessageRole
+from llama_index.core.base.response.schema import AsyncStreamingResponse, StreamingResponse
+from llama_index.llms.openai_like import OpenAILike
+
+from rlm_llamaindex import RLMLLM, RLMQueryEngine
+
+from .helpers import DOCS, code
+from tests.core.openai_server import OpenAIServer, Reply, StreamRecord, runaway
+
+pytestmark = pytest.mark.allow_hosts(["127.0.0.1", "::1", "localhost"])
+
+QUESTION = "What is the launch code?"
+ANSWER = "The launch code for project Heron is 7319."
+GREP_AND_ASK = code(
+    'hits = grep("launch code", window=40)\nprint(llm_query("What is the launch code? " + hits[0]))'
+)
+TOKEN_DELAY = 0.002
+CAP_SLACK = 4
+"""Tokens the server may write after the cap before it sees the client hang up."""
+WAIT = 10.0
+
+
+@pytest.fixture
+def server() -> Iterator[OpenAIServer]:
+    with OpenAIServer() as running:
+        yield running
+
+
+def openai_like(server: OpenAIServer) -> OpenAILike:
+    """``OpenAILike`` as a user points it at a local server (default timeout and retries)."""
+    return OpenAILike(
+        api_base=server.base_url, api_key="x", model="local-model", is_chat_model=True
+    )
+
+
+def script_a_run(server: OpenAIServer, final: Reply | None = None) -> None:
+    """Root code with one sub-call, the sub-call's reply, then the root's answer."""
+    server.enqueue(
+        Reply(GREP_AND_ASK, token_delay=TOKEN_DELAY),
+        Reply("7319", token_delay=TOKEN_DELAY),
+        final or Reply(f"FINAL: {ANSWER}", token_delay=TOKEN_DELAY),
+    )
+
+
+def assert_cut(stream: StreamRecord, server: OpenAIServer, cap: int) -> None:
+    """The client read just past ``cap`` tokens of a 2000-token reply and hung up."""
+    assert server.wait_until(lambda _: stream.ended, timeout=WAIT)
+    assert stream.request.body["max_tokens"] == cap  # sent, and ignored by the server
+    assert stream.planned == 2000
+    assert stream.client_closed
+    assert cap <= stream.sent <= cap + 1 + CAP_SLACK
+
+
+def test_model_limits_reach_the_server_by_default(server: OpenAIServer) -> None:
+    script_a_run(server)
+    engine = RLMQueryEngine(
+        llm=openai_like(server), documents=DOCS, max_output_tokens=300, subcall_max_output_tokens=50
+    )
+
+    assert str(engine.query(QUESTION)) == ANSWER
+
+    bodies = [request.body for request in server.requests]
+    assert [body["max_tokens"] for body in bodies] == [300, 50, 300]  # root, sub-call, root
+    assert all(body["temperature"] == 0.0 and body["stream"] is True for body in bodies)
+    assert [stream.outcome for stream in server.streams] == ["complete"] * 3
+
+
+def test_a_runaway_root_reply_is_cut_at_the_cap_and_its_connection_closed(
+    server: OpenAIServer,
+) -> None:
+    server.enqueue(runaway(2000))
+    script_a_run(server, Reply("FINAL: 7319", token_delay=TOKEN_DELAY))
+    engine = RLMQueryEngine(llm=openai_like(server), documents=DOCS, max_output_tokens=8)
+
+    assert str(engine.query(QUESTION)) == "7319"
+
+    assert_cut(server.streams[0], server, cap=8)
+    assert len(server.requests) == 4  # one request per model call: nothing retried
+    assert [stream.outcome for stream in server.streams[1:]] == ["complete"] * 3
+
+
+async def test_the_async_engine_cuts_a_runaway_reply_too(server: OpenAIServer) -> None:
+    server.enqueue(runaway(2000))
+    script_a_run(server, Reply("FINAL: 7319", token_delay=TOKEN_DELAY))
+    engine = RLMQueryEngine(llm=openai_like(server), documents=DOCS, max_output_tokens=8)
+
+    assert str(await engine.aquery(QUESTION)) == "7319"
+
+    first = server.streams[0]  # wait with the event loop free to close the stream
+    assert await asyncio.to_thread(server.wait_until, lambda _: first.ended, WAIT)
+    assert_cut(first, server, cap=8)
+    assert len(server.requests) == 4
+
+
+def test_a_runaway_sub_call_is_cut_at_its_own_cap(server: OpenAIServer) -> None:
+    server.enqueue(
+        Reply(GREP_AND_ASK, token_delay=TOKEN_DELAY),
+        runaway(2000),
+        Reply("FINAL: 7319", token_delay=TOKEN_DELAY),
+    )
+    engine = RLMQueryEngine(llm=openai_like(server), documents=DOCS, subcall_max_output_tokens=6)
+
+    assert str(engine.query(QUESTION)) == "7319"
+
+    assert_cut(server.streams[1], server, cap=6)
+    assert len(server.requests) == 3
+
+
+def test_streaming_hands_out_answer_tokens_while_the_root_still_writes(
+    server: OpenAIServer,
+) -> None:
+    gate = threading.Event()
+    script_a_run(server, Reply(f"FINAL: {ANSWER}", gate=gate, gate_after=4))
+    engine = RLMQueryEngine(llm=openai_like(server), documents=DOCS, streaming=True)
+
+    response = engine.query(QUESTION)
+    assert isinstance(response, StreamingResponse)
+    first = next(response.response_gen)
+
+    final = server.streams[2]
+    assert first and ANSWER.startswith(first)
+    assert not final.ended and final.sent == 4  # the server is still writing the answer
+    gate.set()
+    assert first + "".join(response.response_gen) == ANSWER
+    assert final.outcome == "complete"
+    assert response.source_nodes and "7319" in response.source_nodes[0].node.get_content()
+
+
+async def test_async_streaming_hands_out_answer_tokens_while_the_root_still_writes(
+    server: OpenAIServer,
+) -> None:
+    gate = threading.Event()
+    script_a_run(server, Reply(f"FINAL: {ANSWER}", gate=gate, gate_after=4))
+    engine = RLMQueryEngine(llm=openai_like(server), documents=DOCS, streaming=True)
+
+    response = await engine.aquery(QUESTION)
+    assert isinstance(response, AsyncStreamingResponse)
+    pieces = response.async_response_gen()
+    first = await pieces.__anext__()
+
+    assert first and ANSWER.startswith(first)
+    assert not server.streams[2].ended
+    gate.set()
+    assert first + "".join([piece async for piece in pieces]) == ANSWER
+
+
+def test_rlm_llm_chat_over_the_server(server: OpenAIServer) -> None:
+    script_a_run(server)
+    llm = RLMLLM(llm=openai_like(server), documents=DOCS, max_output_tokens=300)
+
+    reply = llm.chat([ChatMessage(role=MessageRole.USER, content=QUESTION)])
+
+    assert reply.message.content == ANSWER
+    assert [request.body["max_tokens"] for request in server.requests] == [300, 1024, 300]
+
+
+def test_rlm_llm_stream_chat_streams_the_answer_as_written(server: OpenAIServer) -> None:
+    gate = threading.Event()
+    script_a_run(server, Reply(f"FINAL: {ANSWER}", gate=gate, gate_after=4))
+    llm = RLMLLM(llm=openai_like(server), documents=DOCS)
+
+    chunks = llm.stream_chat([ChatMessage(role=MessageRole.USER, content=QUESTION)])
+    first = next(chunks)
+
+    assert first.delta and ANSWER.startswith(first.delta)
+    assert not server.streams[2].ended
+    gate.set()
+    rest = list(chunks)
+    assert first.delta + "".join(chunk.delta or "" for chunk in rest) == ANSWER
+    assert rest[-1].message.content == ANSWER
