@@ -1,0 +1,204 @@
+"""ChatRLM and RLMRunnable driving the real ``ChatOpenAI`` against a loopback server.
+
+The field report of issue 14, replayed end to end: ``ChatOpenAI`` talks to an
+OpenAI-compatible server on 127.0.0.1 that streams token by token and, like a
+llama.cpp server, can ignore ``max_completion_tokens``. In a one-node LangGraph graph
+streamed with ``stream_mode="messages"`` the user must see the answer only, the
+query must reach the root model as the last human message's text, and a root reply
+the server generates without bound must be cut at ``max_tokens``, the client
+closing the stream so that the server stops generating.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
+from langchain_openai import ChatOpenAI
+from langgraph.graph import END, START, MessagesState, StateGraph
+
+from rlm_langchain import ChatRLM, RLMRunnable
+
+from .conftest import CONTEXT, fenced
+from tests.core.openai_server import OpenAIServer, RecordedRequest, Reply, runaway
+
+QUESTION = "What is the vault code?"
+ANSWER = "The vault code is 4711."
+ROOT_CODE = fenced(
+    "hit = grep('vault code', window=10)\nprint(llm_query('Which code is named here? ' + str(hit)))"
+)
+SUB_REPLY = "The text names the code 4711."
+TOKEN_DELAY = 0.002
+CAP_SLACK = 4
+"""Tokens the server may write after the cap before it sees the client hang up."""
+
+
+@pytest.fixture
+def server() -> Iterator[OpenAIServer]:
+    with OpenAIServer() as running:
+        yield running
+
+
+def chat_openai(server: OpenAIServer) -> ChatOpenAI:
+    """``ChatOpenAI`` as a user points it at a local server (default retries and timeout)."""
+    return ChatOpenAI(base_url=server.base_url, api_key="x", model="local-model")  # type: ignore[arg-type]
+
+
+def script_a_run(server: OpenAIServer) -> None:
+    """Root writes code that makes one sub-call, then answers; all streamed token by token."""
+    server.enqueue(
+        Reply(ROOT_CODE, token_delay=TOKEN_DELAY),
+        Reply(SUB_REPLY, token_delay=TOKEN_DELAY),
+        Reply(f"FINAL: {ANSWER}", token_delay=TOKEN_DELAY),
+    )
+
+
+def graph_of(node: Any) -> Any:
+    builder = StateGraph(MessagesState)
+    builder.add_node("answer", node)
+    builder.add_edge(START, "answer")
+    builder.add_edge("answer", END)
+    return builder.compile()
+
+
+def streamed_texts(parts: list[tuple[BaseMessage, dict[str, Any]]]) -> list[str]:
+    return [message.text for message, _ in parts if message.text]
+
+
+def contents(request: RecordedRequest, role: str) -> list[str]:
+    return [m["content"] for m in request.body["messages"] if m["role"] == role]
+
+
+PROMPT = ChatPromptTemplate.from_messages(
+    [("system", "Be brief."), MessagesPlaceholder("messages")]
+)
+
+
+def test_langgraph_messages_mode_streams_only_the_answer_token_by_token(
+    server: OpenAIServer,
+) -> None:
+    script_a_run(server)
+    chain = PROMPT | ChatRLM(llm=chat_openai(server), context=CONTEXT)
+
+    def answer(state: MessagesState) -> dict[str, list[BaseMessage]]:
+        return {"messages": [chain.invoke({"messages": state["messages"]})]}
+
+    parts = list(
+        graph_of(answer).stream({"messages": [HumanMessage(QUESTION)]}, stream_mode="messages")
+    )
+
+    texts = streamed_texts(parts)
+    assert "".join(texts) == ANSWER
+    assert len(texts) > 2  # token by token, as the root model wrote it
+    leaked = [t for t in texts if any(s in t for s in ("```", "grep", "llm_query", "names"))]
+    assert leaked == []
+    assert all(meta["langgraph_node"] == "answer" for _, meta in parts)
+    # Every model call went to the server as a stream: root, sub-call, root.
+    requests = server.requests
+    assert len(requests) == 3 and all(r.wants_stream for r in requests)
+    assert [s.outcome for s in server.streams] == ["complete"] * 3
+
+
+def test_the_query_reaches_the_root_as_the_last_human_message(server: OpenAIServer) -> None:
+    script_a_run(server)
+    chain = PROMPT | ChatRLM(llm=chat_openai(server), context=CONTEXT)
+
+    reply = chain.invoke({"messages": [HumanMessage(QUESTION)]})
+
+    assert reply.text == ANSWER
+    first_root = server.requests[0]
+    (system,) = contents(first_root, "system")
+    users = contents(first_root, "user")
+    assert "Be brief." in system  # system text goes to the system message
+    assert any(QUESTION in text for text in users)
+    transcript = [t for t in [system, *users] if "Human:" in t or "System: Be brief" in t]
+    assert transcript == []
+    assert not any("Be brief." in text for text in users)
+    # The sub-call is a plain question: no conversation system text, no root prompt.
+    sub_call = server.requests[1]
+    assert all("Be brief." not in m["content"] for m in sub_call.body["messages"])
+
+
+def test_a_root_reply_the_server_does_not_stop_is_cut_at_max_tokens(
+    server: OpenAIServer,
+) -> None:
+    """The server ignores ``max_completion_tokens`` and would write 2000 tokens; the client
+    reads a few past the cap of 8, closes the stream, and the server stops generating."""
+    server.enqueue(runaway(2000), Reply("FINAL: 4711", token_delay=TOKEN_DELAY))
+    chat = ChatRLM(llm=chat_openai(server), context=CONTEXT, max_tokens=8)
+
+    assert chat.invoke(QUESTION).text == "4711"
+
+    first = server.streams[0]
+    assert server.wait_until(lambda _: first.ended)
+    assert first.request.body["max_completion_tokens"] == 8  # what ChatOpenAI sends
+    assert first.planned == 2000
+    assert first.client_closed
+    assert 8 <= first.sent <= 8 + 1 + CAP_SLACK
+    assert server.streams[1].outcome == "complete"
+    assert len(server.requests) == 2  # nothing retried
+    assert server.wait_until(lambda s: s.open_connections <= 1)
+
+
+async def test_the_async_path_cuts_the_runaway_reply_too(server: OpenAIServer) -> None:
+    server.enqueue(runaway(2000), Reply("FINAL: 4711", token_delay=TOKEN_DELAY))
+    chat = ChatRLM(llm=chat_openai(server), context=CONTEXT, max_tokens=8)
+
+    assert (await chat.ainvoke(QUESTION)).text == "4711"
+
+    first = server.streams[0]  # wait with the event loop free to close the stream
+    assert await asyncio.to_thread(server.wait_until, lambda _: first.ended)
+    assert first.client_closed
+    assert 8 <= first.sent <= 8 + 1 + CAP_SLACK
+    assert len(server.requests) == 2
+
+
+async def test_async_langgraph_messages_mode_streams_only_the_answer(
+    server: OpenAIServer,
+) -> None:
+    script_a_run(server)
+    chat = ChatRLM(llm=chat_openai(server), context=CONTEXT)
+
+    async def answer(state: MessagesState) -> dict[str, list[BaseMessage]]:
+        return {"messages": [await chat.ainvoke(state["messages"])]}
+
+    parts = [
+        part
+        async for part in graph_of(answer).astream(
+            {"messages": [HumanMessage(QUESTION)]}, stream_mode="messages"
+        )
+    ]
+    texts = streamed_texts(parts)
+    assert "".join(texts) == ANSWER and len(texts) > 2
+
+
+def test_an_rlm_runnable_node_does_not_leak_inner_tokens(server: OpenAIServer) -> None:
+    script_a_run(server)
+    rlm = RLMRunnable(llm=chat_openai(server), context=CONTEXT)
+
+    def answer(state: MessagesState) -> dict[str, list[BaseMessage]]:
+        return {"messages": [AIMessage(rlm.invoke(state["messages"][-1].text))]}
+
+    parts = list(
+        graph_of(answer).stream({"messages": [HumanMessage(QUESTION)]}, stream_mode="messages")
+    )
+
+    assert streamed_texts(parts) == [ANSWER]  # the node's answer, no token of its model calls
+    assert len(server.requests) == 3 and all(r.wants_stream for r in server.requests)
+
+
+def test_without_nostream_the_same_server_would_leak_tokens(server: OpenAIServer) -> None:
+    """The control: ChatOpenAI itself in a node streams every token of its reply."""
+    server.enqueue(Reply(ROOT_CODE, token_delay=TOKEN_DELAY))
+    model = chat_openai(server)
+
+    def answer(state: MessagesState) -> dict[str, list[BaseMessage]]:
+        return {"messages": [model.invoke(state["messages"])]}
+
+    parts = list(graph_of(answer).stream({"messages": [HumanMessage("q")]}, stream_mode="messages"))
+    texts = streamed_texts(parts)
+    assert len(texts) > 5 and any("grep" in text for text in texts)
