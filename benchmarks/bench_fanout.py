@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
+import statistics
 import sys
 import tempfile
 import threading
@@ -123,37 +125,55 @@ def _rlm(case: Case, cache_dir: str) -> tuple[RLM, SleepyAdapter]:
 QUERY = "How many items are ok?"
 
 
-def check(case: Case, answer: str, trace: Trace) -> float:
-    """The REPL step's wall time, after checking that every sub-call ran and answered."""
+PHASES = ("before_step", "step_to_first_call", "calls", "last_call_to_step_end", "after_step")
+
+
+def check(case: Case, answer: str, trace: Trace, started: float, ended: float) -> dict[str, float]:
+    """Where the run's wall went (seconds, from the trace's clock), after checking that every
+    sub-call ran and answered: ``before_step`` (REPL set-up, first root call),
+    ``step_to_first_call`` (code start, the batch reaching the host, the first call
+    starting), ``calls`` (first sub-call start to last sub-call end),
+    ``last_call_to_step_end`` (results back to the code) and ``after_step`` (second root
+    call, REPL close)."""
     if answer != str(case.calls):
         raise SystemExit(f"{case.label}: expected {case.calls} ok replies, got {answer!r}")
     subcalls = trace.of_kind("subcall")
     if len(subcalls) != case.calls:
         raise SystemExit(f"{case.label}: traced {len(subcalls)} sub-calls, expected {case.calls}")
     (step,) = trace.of_kind("repl_exec")
-    return step.elapsed_s
+    first = min(call.started_at for call in subcalls)
+    last = max(call.started_at + call.elapsed_s for call in subcalls)
+    step_end = step.started_at + step.elapsed_s
+    return {
+        "step": step.elapsed_s,
+        "before_step": step.started_at - started,
+        "step_to_first_call": first - step.started_at,
+        "calls": last - first,
+        "last_call_to_step_end": step_end - last,
+        "after_step": ended - step_end,
+    }
 
 
-def measure(case: Case) -> tuple[float, float]:
-    """(wall of ``rlm.run``, wall of its REPL step) for one run of ``case``."""
+def measure(case: Case) -> tuple[float, dict[str, float]]:
+    """(wall of ``rlm.run``, where it went) for one run of ``case``."""
     with tempfile.TemporaryDirectory() as cache_dir:  # fresh: every sub-call misses
         rlm, _ = _rlm(case, cache_dir)
-        started = time.perf_counter()
+        started, epoch = time.perf_counter(), time.time()
         answer, trace = rlm.run(QUERY, "bench context")
         wall = time.perf_counter() - started
         flush_all()  # the cache is written behind the run; finish before the next one
-    return wall, check(case, answer, trace)
+    return wall, check(case, answer, trace, epoch, epoch + wall)
 
 
-async def ameasure(case: Case) -> tuple[float, float]:
-    """(wall of ``await rlm.arun``, wall of its REPL step) for one run of ``case``."""
+async def ameasure(case: Case) -> tuple[float, dict[str, float]]:
+    """(wall of ``await rlm.arun``, where it went) for one run of ``case``."""
     with tempfile.TemporaryDirectory() as cache_dir:
         rlm, _ = _rlm(case, cache_dir)
-        started = time.perf_counter()
+        started, epoch = time.perf_counter(), time.time()
         answer, trace = await rlm.arun(QUERY, "bench context")
         wall = time.perf_counter() - started
         await asyncio.to_thread(flush_all)
-    return wall, check(case, answer, trace)
+    return wall, check(case, answer, trace, epoch, epoch + wall)
 
 
 def _sleep_then_answer(seconds: float) -> str:
@@ -188,7 +208,7 @@ async def abaseline(case: Case) -> float:
     return wall
 
 
-Sample = tuple[float, float, float]  # (engine run wall, its REPL step wall, baseline wall)
+Sample = tuple[float, dict[str, float], float]  # (engine run wall, its phases, baseline wall)
 
 
 async def ameasure_all(case: Case, runs: int) -> list[Sample]:
@@ -197,8 +217,8 @@ async def ameasure_all(case: Case, runs: int) -> list[Sample]:
     samples = []
     for _ in range(runs):
         bare = await abaseline(case)
-        wall, step = await ameasure(case)
-        samples.append((wall, step, bare))
+        wall, phases = await ameasure(case)
+        samples.append((wall, phases, bare))
     return samples
 
 
@@ -208,19 +228,25 @@ def measure_all(case: Case, runs: int) -> list[Sample]:
     samples = []
     for _ in range(runs):
         bare = baseline(case)
-        wall, step = measure(case)
-        samples.append((wall, step, bare))
+        wall, phases = measure(case)
+        samples.append((wall, phases, bare))
     return samples
+
+
+def load() -> str:
+    """The 1-minute load average (other people's work on the machine slows every row)."""
+    return f"{os.getloadavg()[0]:.2f}"
 
 
 def bench(case: Case, runs: int) -> list[Ratio]:
     """Baseline and engine runs alternate so that a loaded machine slows both alike."""
+    load_before = load()
     if case.asynchronous:
         samples = asyncio.run(ameasure_all(case, runs))
     else:
         samples = measure_all(case, runs)
     walls = [wall for wall, _, _ in samples]
-    steps = [step for _, step, _ in samples]
+    steps = [phases["step"] for _, phases, _ in samples]
     bares = [bare for _, _, bare in samples]
     best, best_bare = min(walls), min(bares)
     setup = f"{'default' if case.backend == 'auto' else case.backend} backend, " + (
@@ -232,17 +258,32 @@ def bench(case: Case, runs: int) -> list[Ratio]:
         f"{case.sleep_s * 1000:g} ms = {case.ideal * 1000:.1f} ms, packed bound "
         f"{case.calls}x{case.sleep_s * 1000:g}/{case.concurrency} = {case.packed * 1000:.1f} ms"
     )
+    middle, middle_bare = statistics.median(walls), statistics.median(bares)
+    bound = case.packed if case.cache else case.ideal  # what the target is set against
     print(f"  run wall over {runs} runs: {spread(walls)}; REPL step: {spread(steps)}")
     print(f"  bare {'asyncio' if case.asynchronous else 'thread pool'} baseline: {spread(bares)}")
     print(f"  wall / ideal = {best / case.ideal:.3f}; wall / packed = {best / case.packed:.3f}")
+    where = ", ".join(
+        f"{name} {statistics.median(phases[name] for _, phases, _ in samples) * 1000:.1f}"
+        for name in PHASES
+    )
+    print(f"  where the wall went (median ms): {where}")
+    print(
+        f"  {'packed' if case.cache else 'ideal'} / wall: best {bound / best:.3f}, median "
+        f"{bound / middle:.3f}; the bare baseline reaches best {bound / best_bare:.3f}, median "
+        f"{bound / middle_bare:.3f}; load average {load_before} -> {load()}"
+    )
     if case.cache:  # the rows the 0.95 target of the default setup is about
         return [
             Ratio(f"{case.label}_packed_over_wall", case.packed / best, ">=", case.target),
+            Ratio(f"{case.label}_packed_over_median_wall", case.packed / middle),
+            Ratio(f"{case.label}_packed_over_baseline_wall", case.packed / best_bare),
             Ratio(f"{case.label}_ideal_over_wall", case.ideal / best),
             Ratio(f"{case.label}_wall_over_baseline_wall", best / best_bare),
         ]
     return [
         Ratio(f"{case.label}_ideal_over_wall", case.ideal / best, ">=", case.target),
+        Ratio(f"{case.label}_ideal_over_median_wall", case.ideal / middle),
         Ratio(f"{case.label}_packed_over_wall", case.packed / best),
         Ratio(f"{case.label}_ideal_over_baseline_wall", case.ideal / best_bare),
         Ratio(f"{case.label}_wall_over_baseline_wall", best / best_bare),

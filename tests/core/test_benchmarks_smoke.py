@@ -21,6 +21,7 @@ EXPECTED = {
         for case in ("sync_64", "async_256")
         for ratio in (
             "ideal_over_wall",
+            "ideal_over_median_wall",
             "packed_over_wall",
             "ideal_over_baseline_wall",
             "wall_over_baseline_wall",
@@ -29,7 +30,13 @@ EXPECTED = {
     | {
         f"{case}_{ratio}"
         for case in ("default_cache_64", "python_cache_64", "default_cache_async_256")
-        for ratio in ("packed_over_wall", "ideal_over_wall", "wall_over_baseline_wall")
+        for ratio in (
+            "packed_over_wall",
+            "packed_over_median_wall",
+            "packed_over_baseline_wall",
+            "ideal_over_wall",
+            "wall_over_baseline_wall",
+        )
     },
     "bench_loop_stall.py": {
         f"{case}_worst_stall_over_50ms" for case in ("arun", "arun_cache", "arun_recursive")

@@ -421,10 +421,10 @@ class SubcallRunner:
                     results[index] = error_marker(error)
                 finally:
                     current_step.reset(token)
-            feed.put_nowait(None)  # the end, for the next worker
+
+        workers = min(self.settings.max_concurrent_subcalls, count)
 
         async def run_all() -> None:
-            workers = min(self.settings.max_concurrent_subcalls, count)
             await asyncio.gather(*(worker() for _ in range(workers)))
 
         done = asyncio.run_coroutine_threadsafe(run_all(), loop)
@@ -456,8 +456,8 @@ class SubcallRunner:
                 if len(chunk) >= size:
                     send(chunk)
                     chunk, size = [], min(size * 2, 64)
-        finally:
-            chunk.append(None)
+        finally:  # one end mark per worker: each idle worker ends as soon as it is out of work
+            chunk.extend([None] * workers)
             loop.call_soon_threadsafe(hand_over, chunk, threading.Event())
         done.result()
         return results
