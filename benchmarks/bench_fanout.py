@@ -13,7 +13,9 @@ merit is ``ideal / wall`` for the whole ``RLM.run`` (root calls and REPL set-up 
   async 256-way case on the default backend with the cache, for comparison.
 
 Those three rows also print ``packed_over_wall``: ``n * sleep / c`` over the wall, the
-"ideal" of the issue that set the 0.95 target.
+"ideal" of the issue that set the 0.95 target. Every row prints the median ratio beside the
+best, what the bare baseline reaches against the same bound, the load average, and where the
+run's wall went (from the trace's timestamps).
 
 Run: ``uv run python benchmarks/bench_fanout.py`` (``--quick`` for a smoke run).
 """
