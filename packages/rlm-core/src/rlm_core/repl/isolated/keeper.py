@@ -44,19 +44,22 @@ class _Keeper:
         self.lock = threading.Lock()
         self.spare: WorkerProcess | None = None
         self.jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
-        self.thread: threading.Thread | None = None
+        self.started = False  # the keeper thread was started
         self.closing = False
 
     def submit(self, job: _Job) -> bool:
-        """Queue ``job`` for the keeper thread; False once the process is exiting."""
+        """Queue ``job`` for the keeper thread; False once the process is exiting.
+
+        Nothing is allocated while the lock is held: a garbage collection there could run a
+        REPL's finalizer, which retires its worker through this very method.
+        """
         with self.lock:
             if self.closing:
                 return False
-            if self.thread is None:
-                self.thread = threading.Thread(target=self.serve, name="rlm-worker-keeper")
-                self.thread.daemon = True
-                self.thread.start()
-        self.jobs.put(job)
+            start, self.started = not self.started, True
+        if start:
+            threading.Thread(target=self.serve, name="rlm-worker-keeper", daemon=True).start()
+        self.jobs.put(job)  # SimpleQueue.put may be called from a finalizer
         return True
 
     def serve(self) -> None:
@@ -93,7 +96,7 @@ class _Keeper:
         with self.lock:
             self.closing = True
             spare, self.spare = self.spare, None
-            running = self.thread is not None
+            running = self.started
         if spare is not None:
             spare.kill()
         if running:
