@@ -20,10 +20,11 @@ from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.base.response.schema import AsyncStreamingResponse, StreamingResponse
 from llama_index.llms.openai_like import OpenAILike
 
-from rlm_llamaindex import RLMLLM, RLMQueryEngine
+from rlm_llamaindex import RLMLLM, LlamaIndexLLMAdapter, RLMQueryEngine
+from rlm_llamaindex.local_server import LOCAL_TIMEOUT_S
 
 from .helpers import DOCS, code
-from tests.core.openai_server import OpenAIServer, Reply, StreamRecord, runaway
+from tests.core.openai_server import Delay, OpenAIServer, Reply, StreamRecord, runaway
 
 pytestmark = pytest.mark.allow_hosts(["127.0.0.1", "::1", "localhost"])
 
@@ -186,3 +187,28 @@ def test_rlm_llm_stream_chat_streams_the_answer_as_written(server: OpenAIServer)
     rest = list(chunks)
     assert first.delta + "".join(chunk.delta or "" for chunk in rest) == ANSWER
     assert rest[-1].message.content == ANSWER
+
+
+def test_a_slow_local_server_gets_one_request_not_a_queue_of_retries(
+    server: OpenAIServer,
+) -> None:
+    """A call that times out is not retried onto the server behind the abandoned one."""
+    server.enqueue(*[Delay(2.0, then=Reply("FINAL: late"))] * 4)
+    slow_client = OpenAILike(
+        api_base=server.base_url, api_key="x", model="local-model", is_chat_model=True, timeout=0.5
+    )
+    engine = RLMQueryEngine(llm=slow_client, documents=DOCS)
+    with pytest.raises(Exception, match=r"(?i)time"):
+        engine.query(QUESTION)
+    assert len(server.requests) == 1
+
+
+def test_local_servers_get_no_retries_and_a_long_default_timeout() -> None:
+    local = OpenAILike(api_base="http://127.0.0.1:8080/v1", api_key="x", model="m")
+    used = LlamaIndexLLMAdapter(local).llm
+    assert (used.max_retries, used.timeout, used.reuse_client) == (0, LOCAL_TIMEOUT_S, False)
+    assert (local.max_retries, local.timeout) == (3, 60.0)  # the user's object is untouched
+    explicit = OpenAILike(api_base="http://localhost:8080/v1", api_key="x", model="m", timeout=5)
+    assert LlamaIndexLLMAdapter(explicit).llm.timeout == 5  # a timeout the user chose stays
+    remote = OpenAILike(api_base="https://api.example.com/v1", api_key="x", model="m")
+    assert LlamaIndexLLMAdapter(remote).llm is remote

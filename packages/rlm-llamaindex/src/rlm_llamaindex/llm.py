@@ -11,6 +11,7 @@ from llama_index.core.base.llms.types import ChatMessage, ChatResponse, MessageR
 from llama_index.core.llms import LLM
 
 from rlm_core import AdapterError, ConfigError, ModelResponse, Usage, report_piece
+from rlm_llamaindex.local_server import for_local_server
 
 _ROLES = {
     "system": MessageRole.SYSTEM,
@@ -201,13 +202,16 @@ class LlamaIndexLLMAdapter:
     server ignores the limit; closing the stream closes the connection, which
     makes servers such as llama.cpp stop generating. With ``stream_calls=False``
     calls go through ``chat`` / ``achat`` and the limit is the server's to honour.
-    The adapter never retries: the LLM's own ``max_retries`` / ``timeout`` apply.
+    The adapter never retries, and an OpenAI-family LLM pointed at a server on this
+    machine is used with its retries off (a retry queues a second generation behind the
+    abandoned one; see ``local_server``); elsewhere the LLM's own ``max_retries`` /
+    ``timeout`` apply.
     """
 
     def __init__(
         self, llm: Any = None, *, forward_limits: bool = True, stream_calls: bool = True
     ) -> None:
-        self.llm = resolve_llm(llm)
+        self.llm = for_local_server(resolve_llm(llm))
         self.forward_limits = bool(forward_limits)
         self.stream_calls = bool(stream_calls)
         metadata = self.llm.metadata
