@@ -166,3 +166,15 @@ def test_a_session_turn_streams_through_chat_rlm_stream() -> None:
     )
     pieces = [chunk for chunk in rlm.stream("Set y.", config=_config("r-stream")) if chunk]
     assert "".join(pieces) == "y is three in this turn." and len(pieces) > 1
+
+
+def test_max_sessions_closes_the_least_recently_used() -> None:
+    now = [0.0]
+    sessions = RLMSessions(max_sessions=1, clock=lambda: now[0])
+    rlm = RLMRunnable(llm=scripted("FINAL: ok"), context=CONTEXT, sessions=sessions)
+    rlm.invoke("q", config=_config("first"))
+    first = sessions.session("first")
+    now[0] = 1.0
+    rlm.invoke("q", config=_config("second"))
+    assert first is not None and first.closed
+    assert "second" in sessions and len(sessions) == 1

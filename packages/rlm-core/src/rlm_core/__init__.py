@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from rlm_core.context import Context, Match
     from rlm_core.engine.prompts import BASE_SYSTEM_PROMPT, PromptParts
     from rlm_core.engine.session import Session
+    from rlm_core.engine.session_pool import SessionPool
     from rlm_core.engine.tokens import count_tokens, estimate_tokens
     from rlm_core.errors import (
         AdapterError,
@@ -100,6 +101,7 @@ __all__ = [
     "RouterConfig",
     "Session",
     "SessionError",
+    "SessionPool",
     "SmartRouter",
     "SubcallTooLargeError",
     "TournamentReranker",
@@ -127,6 +129,7 @@ _EXPORTS: dict[str, str] = {
     "count_tokens": "rlm_core.engine.tokens",
     "estimate_tokens": "rlm_core.engine.tokens",
     "current_step": "rlm_core.events",
+    "SessionPool": "rlm_core.engine.session_pool",
     "AnswerTap": "rlm_core.pieces",
     "AnswerText": "rlm_core.pieces",
     "PieceSink": "rlm_core.pieces",

@@ -21,7 +21,7 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig, ensure_config
 
-from rlm_core import Event, Session, SessionError, Trace
+from rlm_core import Event, Session, SessionError, SessionPool, Trace
 from rlm_langchain.adapter import ChatModelAdapter
 from rlm_langchain.conversation import Preamble
 from rlm_langchain.engine import BoundEngine, EngineSpec, inner_model_config
@@ -178,85 +178,63 @@ class RLMSessions:
     Pass it as ``sessions=RLMSessions()``; runs whose config names a conversation
     (``configurable.session_id`` or ``configurable.thread_id``) then share that
     conversation's REPL across turns. ``idle_timeout`` (seconds, ``None`` for never)
-    closes sessions left unused; ``clock`` is the time source (``time.monotonic``).
+    closes sessions left unused (a timer does it, and every new turn checks);
+    ``max_sessions`` (``None`` for no limit) closes the least recently used idle ones
+    beyond that many; ``clock`` is the time source (``time.monotonic``). Built on
+    rlm-core's ``SessionPool``.
     """
 
     def __init__(
         self,
         *,
         idle_timeout: float | None = 1800.0,
+        max_sessions: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if idle_timeout is not None and (
-            isinstance(idle_timeout, bool)
-            or not isinstance(idle_timeout, int | float)
-            or idle_timeout <= 0
-        ):
-            raise ValueError(
-                f"idle_timeout must be a positive number or None, got {idle_timeout!r}"
-            )
-        self.idle_timeout = idle_timeout
-        self._clock = clock
-        self._conversations: dict[str, Conversation] = {}
-        self._lock = threading.Lock()
+        self._pool: SessionPool[Conversation] = SessionPool(
+            max_sessions=max_sessions, idle_timeout=idle_timeout, clock=clock
+        )
+
+    @property
+    def idle_timeout(self) -> float | None:
+        return self._pool.idle_timeout
 
     def __len__(self) -> int:
-        with self._lock:
-            return len(self._conversations)
+        return len(self._pool)
 
     def __contains__(self, conversation_id: object) -> bool:
-        with self._lock:
-            return conversation_id in self._conversations
+        return conversation_id in self._pool
 
     def conversation(self, conversation_id: str, spec: EngineSpec) -> Conversation:
         """The conversation's state, opening its core session on its first turn."""
-        now = self._clock()
-        self._close_idle(now)
-        with self._lock:
-            found = self._conversations.get(conversation_id)
-            if found is None:
-                binding = _TurnBinding()
-                engine = spec.bind(None, binding.dispatch)
-                found = Conversation(engine.rlm.session(), engine, binding, now)
-                self._conversations[conversation_id] = found
-            found.used_at = now
-            return found
+        self._pool.close_idle()
+        now = self._pool.clock()
+        found = self._pool.get(conversation_id)
+        if found is None:
+            binding = _TurnBinding()
+            engine = spec.bind(None, binding.dispatch)
+            opened = Conversation(engine.rlm.session(), engine, binding, now)
+            found = self._pool.add(conversation_id, opened)
+            if found is not opened:  # a parallel first turn opened it meanwhile
+                opened.session.close()
+        found.used_at = now
+        return found
 
     def session(self, conversation_id: str) -> Session | None:
         """The open core session of a conversation, if any."""
-        with self._lock:
-            found = self._conversations.get(conversation_id)
-        return None if found is None else found.session
+        return self._pool.session(conversation_id)
 
     def close(self, conversation_id: str) -> bool:
         """Close one conversation's session (its REPL); ``False`` if it had none."""
-        with self._lock:
-            found = self._conversations.pop(conversation_id, None)
-        if found is None:
-            return False
-        found.session.close()
-        return True
+        return self._pool.close(conversation_id)
 
     def close_all(self) -> None:
         """Close every open session."""
-        with self._lock:
-            found = list(self._conversations.values())
-            self._conversations.clear()
-        for conversation in found:
-            conversation.session.close()
+        self._pool.close_all()
 
-    def _close_idle(self, now: float) -> None:
-        if self.idle_timeout is None:
-            return
-        with self._lock:
-            idle = [
-                key
-                for key, conversation in self._conversations.items()
-                if now - conversation.used_at > self.idle_timeout and not conversation.lock.locked()
-            ]
-            stale = [self._conversations.pop(key) for key in idle]
-        for conversation in stale:
-            conversation.session.close()
+    def close_idle(self) -> int:
+        """Close the sessions unused for ``idle_timeout`` seconds; how many were closed."""
+        return self._pool.close_idle()
 
     def __repr__(self) -> str:
         return f"RLMSessions(open={len(self)}, idle_timeout={self.idle_timeout!r})"

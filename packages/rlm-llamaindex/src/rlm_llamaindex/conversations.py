@@ -21,12 +21,11 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rlm_core import ConfigError, Session, SessionError
+from rlm_core import ConfigError, Session, SessionError, SessionPool
 
 Message = tuple[str, str]
 """A chat message as compared between turns: (role, text without surrounding space)."""
@@ -63,7 +62,7 @@ class ChatSessions:
     ``max_sessions`` bounds the open sessions (conversations in the middle of a turn
     are never closed, so more may be open while that many answer at once);
     ``idle_timeout`` (seconds, ``None`` for never) closes unused ones; ``clock`` is
-    the time source (``time.monotonic``).
+    the time source (``time.monotonic``). Built on rlm-core's ``SessionPool``.
     """
 
     def __init__(
@@ -73,72 +72,42 @@ class ChatSessions:
         idle_timeout: float | None = 1800.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if isinstance(max_sessions, bool) or not isinstance(max_sessions, int) or max_sessions < 1:
-            raise ConfigError(f"max_sessions must be an int >= 1, got {max_sessions!r}")
-        if idle_timeout is not None and (
-            isinstance(idle_timeout, bool)
-            or not isinstance(idle_timeout, int | float)
-            or idle_timeout <= 0
-        ):
-            raise ConfigError(
-                f"idle_timeout must be a positive number of seconds or None, got {idle_timeout!r}"
-            )
-        self.max_sessions = max_sessions
-        self.idle_timeout = idle_timeout
-        self._clock = clock
-        self._conversations: dict[str, Conversation] = {}
-        self._lock = threading.Lock()
-        self._timer: threading.Timer | None = None
+        if max_sessions is None:
+            raise ConfigError("max_sessions must be an int >= 1, got None")
+        self._pool: SessionPool[Conversation] = SessionPool(
+            max_sessions=max_sessions, idle_timeout=idle_timeout, clock=clock
+        )
+
+    @property
+    def max_sessions(self) -> int:
+        return int(self._pool.max_sessions or 0)
+
+    @property
+    def idle_timeout(self) -> float | None:
+        return self._pool.idle_timeout
 
     # -- inspecting and closing ----------------------------------------------------------------
     def __len__(self) -> int:
-        with self._lock:
-            return len(self._conversations)
+        return len(self._pool)
 
     def __contains__(self, conversation_id: object) -> bool:
-        with self._lock:
-            return conversation_id in self._conversations
+        return conversation_id in self._pool
 
     def session(self, conversation_id: str) -> Session | None:
         """The open core session of a conversation, if any."""
-        with self._lock:
-            found = self._conversations.get(conversation_id)
-        return None if found is None else found.session
+        return self._pool.session(conversation_id)
 
     def close(self, conversation_id: str) -> bool:
         """Close one conversation's session (its REPL); ``False`` if it had none."""
-        with self._lock:
-            found = self._conversations.pop(conversation_id, None)
-        if found is None:
-            return False
-        found.session.close()
-        return True
+        return self._pool.close(conversation_id)
 
     def close_all(self) -> None:
         """Close every open session (and stop the idle timer)."""
-        with self._lock:
-            found = list(self._conversations.values())
-            self._conversations.clear()
-            self._disarm()
-        for conversation in found:
-            conversation.session.close()
+        self._pool.close_all()
 
     def close_idle(self) -> int:
         """Close the conversations unused for ``idle_timeout`` seconds; how many were closed."""
-        if self.idle_timeout is None:
-            return 0
-        timeout = self.idle_timeout
-        now = self._clock()
-        with self._lock:
-            stale = [
-                key
-                for key, conversation in self._conversations.items()
-                if now - conversation.used_at >= timeout and not conversation.lock.locked()
-            ]
-            closed = [self._conversations.pop(key) for key in stale]
-        for conversation in closed:
-            conversation.session.close()
-        return len(closed)
+        return self._pool.close_idle()
 
     # -- turns ---------------------------------------------------------------------------------
     def begin(
@@ -149,42 +118,20 @@ class ChatSessions:
         With ``conversation_id`` that conversation (opened if new); without, the one
         whose last turn ``prior`` replays, or a new one.
         """
-        self.close_idle()
-        with self._lock:
-            found = self._find(conversation_id, tuple(prior))
+        self._pool.close_idle()
+        with self._pool.entries() as conversations:
+            found = _find(conversations, conversation_id, tuple(prior))
             if found is not None and not found.lock.acquire(blocking=False):
-                raise SessionError(
-                    f"conversation {conversation_id!r} is already answering a message; wait "
-                    "for it, or use another conversation id for a parallel conversation"
-                )
+                raise _busy(conversation_id)
         if found is None:
             found = self._open(conversation_id, opener)
-        found.used_at = self._clock()
+        found.used_at = self._pool.clock()
         return found
 
     def end(self, conversation: Conversation) -> None:
         """The turn is over: the conversation may be matched, evicted or closed again."""
-        conversation.used_at = self._clock()
         conversation.lock.release()
-        with self._lock:
-            closed = self._evict()
-            self._arm()
-        for old in closed:
-            old.session.close()
-
-    def _find(self, conversation_id: str | None, prior: tuple[Message, ...]) -> Conversation | None:
-        if conversation_id is not None:
-            return self._conversations.get(conversation_id)
-        if not prior:
-            return None
-        matches = [
-            conversation
-            for conversation in self._conversations.values()
-            if not conversation.explicit
-            and conversation.expected == prior
-            and not conversation.lock.locked()
-        ]
-        return matches[0] if len(matches) == 1 else None
+        self._pool.turn_ended(conversation)
 
     def _open(self, conversation_id: str | None, opener: Opener) -> Conversation:
         session, retriever = opener()
@@ -193,63 +140,14 @@ class ChatSessions:
             session=session,
             retriever=retriever,
             explicit=conversation_id is not None,
-            used_at=self._clock(),
+            used_at=self._pool.clock(),
         )
         conversation.lock.acquire()
-        with self._lock:
-            other = self._conversations.get(conversation.conversation_id)
-            if other is not None:  # opened meanwhile by a parallel first turn
-                conversation.lock.release()
-                session.close()
-                raise SessionError(
-                    f"conversation {conversation_id!r} is already answering a message; wait "
-                    "for it, or use another conversation id for a parallel conversation"
-                )
-            self._conversations[conversation.conversation_id] = conversation
-            closed = self._evict()
-            self._arm()
-        for old in closed:
-            old.session.close()
+        if self._pool.add(conversation.conversation_id, conversation) is not conversation:
+            conversation.lock.release()  # opened meanwhile by a parallel first turn
+            session.close()
+            raise _busy(conversation_id)
         return conversation
-
-    def _evict(self) -> list[Conversation]:
-        """Take idle conversations out beyond ``max_sessions``: one-turn ones first, then
-        the least recently used. Called with the lock held; the caller closes them."""
-        excess = len(self._conversations) - self.max_sessions
-        if excess <= 0:
-            return []
-        idle = [c for c in self._conversations.values() if not c.lock.locked()]
-        idle.sort(key=lambda c: (len(c.session.turns) > 1, c.used_at))
-        out = idle[:excess]
-        for conversation in out:
-            del self._conversations[conversation.conversation_id]
-        return out
-
-    # -- the idle timer ------------------------------------------------------------------------
-    def _arm(self) -> None:
-        """Start the timer that closes idle conversations, if it is needed and not running.
-        Called with the lock held; a conversation in the middle of a turn counts as used now."""
-        if self.idle_timeout is None or not self._conversations or self._timer is not None:
-            return
-        now = self._clock()
-        soonest = min(now if c.lock.locked() else c.used_at for c in self._conversations.values())
-        delay = max(soonest + self.idle_timeout - now, 0.0)
-        # The timer holds the pool weakly: an unused pool (and its sessions) can be collected.
-        self._timer = threading.Timer(delay + 0.001, _fire, args=(weakref.ref(self),))
-        self._timer.daemon = True
-        self._timer.start()
-
-    def _disarm(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-    def _on_timer(self) -> None:
-        with self._lock:
-            self._timer = None
-        self.close_idle()
-        with self._lock:
-            self._arm()
 
     def __repr__(self) -> str:
         return (
@@ -258,7 +156,27 @@ class ChatSessions:
         )
 
 
-def _fire(pool: weakref.ref[ChatSessions]) -> None:
-    found = pool()
-    if found is not None:
-        found._on_timer()
+def _find(
+    conversations: dict[str, Conversation],
+    conversation_id: str | None,
+    prior: tuple[Message, ...],
+) -> Conversation | None:
+    if conversation_id is not None:
+        return conversations.get(conversation_id)
+    if not prior:
+        return None
+    matches = [
+        conversation
+        for conversation in conversations.values()
+        if not conversation.explicit
+        and conversation.expected == prior
+        and not conversation.lock.locked()
+    ]
+    return matches[0] if len(matches) == 1 else None
+
+
+def _busy(conversation_id: str | None) -> SessionError:
+    return SessionError(
+        f"conversation {conversation_id!r} is already answering a message; wait "
+        "for it, or use another conversation id for a parallel conversation"
+    )
