@@ -18,13 +18,13 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from rlm_core.context import Context
 from rlm_core.repl.isolated.framing import loads_plain, recv_bytes, send_message
+from rlm_core.repl.isolated.scratch import new_scratch
 
 IMPORT_ROOT = str(Path(__file__).resolve().parents[3])  # the directory that holds rlm_core
 # The worker imports its module plainly: the package __init__ files on the way are lazy, so only
@@ -67,7 +67,7 @@ class WorkerProcess:
 
     def __init__(self) -> None:
         """Start the interpreter; it boots and then waits for ``handshake``."""
-        self.scratch = tempfile.mkdtemp(prefix="rlm-worker-")
+        self.scratch = new_scratch()
         host_sock, worker_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock = host_sock
         try:
