@@ -40,3 +40,23 @@ def test_common_words_are_not_followed_and_the_result_is_capped() -> None:
     assert found == ["Ticket Z-9 went to the Vale group."]  # "Vale" is in 31 sentences
     assert len(related_sentences(context, "Where did ticket Z-9 go?", max_hits=40)) <= 10
     assert related_sentences(Context.from_text(FILLER * 5), "Where is Zebedee?") == []
+
+
+def test_the_sentence_sharing_most_of_the_question_leads_and_each_chain_reads_in_order() -> None:
+    common = "The group runs a project every spring. " * 3  # 'group', 'runs', 'project' are common
+    context = Context.from_text(
+        common
+        + _text(
+            "The Heron group once audited Quartz-12.",
+            "The Heron group answers to Ola Brent.",
+            "Project Quartz-12 runs in the Kestrel group.",
+            "The Kestrel group answers to Dana Whitfield.",
+        )
+    )
+    found = related_sentences(context, "Who heads the group that runs project Quartz-12?")
+    assert found == [
+        "Project Quartz-12 runs in the Kestrel group.",  # 'Quartz-12' and most question words
+        "The Kestrel group answers to Dana Whitfield.",  # ...then where its name leads
+        "The Heron group once audited Quartz-12.",
+        "The Heron group answers to Ola Brent.",
+    ]

@@ -83,6 +83,11 @@ def _sentences(context: Context, term: str, *, names: bool, limit: int) -> list[
     return list(found.values())
 
 
+def _stems(text: str) -> set[str]:
+    """The content words of ``text`` cut to 5 letters ('maintains' ~ 'maintained')."""
+    return {w.lower()[:5] for w in _WORD.findall(text) if w.lower() not in STOP_WORDS}
+
+
 def related_sentences(
     context: Context,
     question: str,
@@ -91,39 +96,49 @@ def related_sentences(
     max_sentences: int = 10,
     max_hits: int = 8,
 ) -> list[str]:
-    """Sentences of ``context`` about ``question``, in the order they were reached.
+    """Sentences of ``context`` about ``question``, each followed by the ones it led to.
 
     First the sentences holding the question's rarest search term (fewest sentences,
-    at least one). Then, ``hops`` times, the names in the sentences found so far that are
-    not in the question are searched, rarest first; a name in more than ``max_hits``
-    sentences is too common to follow. Stops at ``max_sentences``.
+    at least one), those sharing most of the question's words first. Then, ``hops`` times,
+    the names in the sentences found so far that are not in the question are searched
+    (a name in more than ``max_hits`` sentences is too common to follow), the best-ranked
+    sentences' names first, until ``max_sentences``. The result reads as chains: each
+    sentence is followed by the sentences its names led to.
     """
     asked = {word.lower() for word in _WORD.findall(question)}
+    wanted = _stems(question)
     seed: list[_Sentence] = []
     for term in search_terms(question, limit=6):
         hits = _sentences(context, term, names=False, limit=max_hits)
         if hits and (not seed or len(hits) < len(seed)) and len(hits) <= max_hits:
             seed = hits
-    chosen: dict[int, _Sentence] = {s.start: s for s in seed[:max_sentences]}
+    seed.sort(key=lambda s: -len(wanted & _stems(s.text)))
+    chosen: dict[int, _Sentence] = {}
+    rank: dict[int, tuple[int, ...]] = {}
+    for sentence in seed[:max_sentences]:
+        chosen[sentence.start] = sentence
+        rank[sentence.start] = (len(rank),)
     frontier = list(chosen.values())
     followed: set[str] = set()
     for _ in range(hops):
-        candidates: dict[str, list[_Sentence]] = {}
-        for sentence in frontier:
-            for name in _NAME.findall(sentence.text):
+        reached: list[_Sentence] = []
+        for parent in frontier:
+            children = 0
+            for name in _NAME.findall(parent.text):
                 key = name.lower()
-                if key in asked or key in STOP_WORDS or key in followed or name in candidates:
+                if key in asked or key in STOP_WORDS or key in followed:
                     continue
                 followed.add(key)
                 hits = _sentences(context, name, names=True, limit=max_hits)
-                if 0 < len(hits) <= max_hits:
-                    candidates[name] = hits
-        frontier = []
-        for name in sorted(candidates, key=lambda n: len(candidates[n])):
-            for sentence in candidates[name]:
-                if sentence.start not in chosen and len(chosen) < max_sentences:
-                    chosen[sentence.start] = sentence
-                    frontier.append(sentence)
-        if not frontier:
+                if len(hits) > max_hits:
+                    continue
+                for sentence in hits:
+                    if sentence.start not in chosen and len(chosen) < max_sentences:
+                        chosen[sentence.start] = sentence
+                        rank[sentence.start] = (*rank[parent.start], children)
+                        children += 1
+                        reached.append(sentence)
+        if not reached:
             break
-    return [sentence.text for sentence in chosen.values()]
+        frontier = reached
+    return [chosen[start].text for start in sorted(chosen, key=rank.__getitem__)]
