@@ -111,7 +111,7 @@ def test_a_mixed_case_final_line_ends_the_run_instead_of_running_as_python() -> 
 
 
 def test_final_none_with_an_answer_variable_is_refused_until_the_fallback_fires() -> None:
-    replies = [code("hits = []"), "Final: None", "FINAL: NOT FOUND"]
+    replies = [code("hits = []"), "Final: None", "FINAL([])"]
     rlm, adapter = make_rlm(
         replies, auto_finalize_var="answer", invalid_response_limit=2,
         fallback_code="answer = 'rescued'",
