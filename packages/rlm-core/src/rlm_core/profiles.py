@@ -101,8 +101,9 @@ def rescue_code(question: str) -> str:
 DEFAULT = Profile("default", "The core defaults: the full prompt and no guards.")
 SMALL = Profile(
     "small",
-    "For small local models: an example that ends in `answer = llm_query(...)`, runs end when "
-    "`answer` is set, no FINAL before code, a rescue from the question after 2 bad replies.",
+    "For small local models: an example that works as copied (`find_facts(QUERY)`, then "
+    "`answer = llm_query(...)`), runs end when `answer` is set, no FINAL before code or of "
+    "nothing found, a rescue from the question after 2 bad replies.",
     options={
         "require_repl_before_final": True,
         "invalid_response_limit": 2,
