@@ -157,3 +157,20 @@ def test_a_session_turn_streams_on_the_event_loop() -> None:
 
     events = asyncio.run(main())
     assert "".join(_deltas(events)) == "async session answer"
+
+
+def test_runs_with_an_answer_variable_never_stream_a_reply() -> None:
+    # The small profile refuses "FINAL: NOT FOUND" once code ran and keeps working.
+    answer, events = _run(
+        code("x = 1"),
+        "FINAL: NOT FOUND",
+        code("answer = 'the vault code is 4711'"),
+        profile="small",
+    )
+    assert answer == "the vault code is 4711"
+    assert _deltas(events) == []
+
+
+def test_a_lower_case_final_var_stops_streaming_before_the_marker_leaves() -> None:
+    _, events = _run(code("ans = 'kept'"), "FINAL: the value of the variable below\nfinal_var: ans")
+    assert "final_var" not in "".join(_deltas(events)).lower()

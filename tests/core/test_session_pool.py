@@ -87,3 +87,29 @@ def test_the_timer_closes_idle_sessions_without_further_calls() -> None:
 def test_bad_limits_name_the_fix(options: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         SessionPool(**options)  # type: ignore[arg-type]
+
+
+def test_an_entry_just_added_or_still_running_is_never_evicted() -> None:
+    pool: SessionPool[Entry] = SessionPool(max_sessions=1)
+    busy = Entry(_session())
+    pool.add("busy", busy)
+    busy.lock.acquire()
+    newest = Entry(_session())
+    assert pool.add("newest", newest) is newest
+    assert not newest.session.closed and not busy.session.closed  # over the limit for now
+    busy.lock.release()
+    pool.turn_ended(busy)
+    assert len(pool) == 1
+    pool.close_all()
+
+
+def test_a_session_still_running_a_turn_is_not_closed_when_idle() -> None:
+    now = [0.0]
+    pool: SessionPool[Entry] = SessionPool(idle_timeout=1, clock=lambda: now[0])
+    entry = Entry(_session())
+    pool.add("k", entry)
+    entry.session._lock.acquire()  # a turn whose reader went away is still finishing
+    now[0] = 5.0
+    assert entry.session.busy and pool.close_idle() == 0
+    entry.session._lock.release()
+    assert pool.close_idle() == 1

@@ -256,3 +256,18 @@ def test_rlm_runnable_streams_answer_text_pieces() -> None:
     texts = [chunk for chunk in rlm.stream("When?") if chunk]
     assert "".join(texts) == ANSWER and len(texts) > 1
     assert rlm.invoke("When?") == ANSWER
+
+
+def test_invoke_returns_the_runs_answer_when_it_differs_from_the_streamed_start() -> None:
+    """Prose streamed before code turns up: the reply's text is still the run's answer."""
+    root = _streaming(
+        "FINAL: The code might be 1234 but let me check.\n" + fenced("FINAL('4711')"),
+    )
+    chat = ChatRLM(llm=root, context="The vault code is 4711.")
+    assert chat.invoke("What is the code?").text == "4711"
+    chunks = list(chat.stream("What is the code?"))
+    assert "".join(chunk.text for chunk in chunks).endswith("\n4711")  # the answer, whole
+    rlm = RLMRunnable(llm=root, context="The vault code is 4711.")
+    import asyncio
+
+    assert asyncio.run(rlm.ainvoke("What is the code?")) == "4711"

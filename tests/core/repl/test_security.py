@@ -344,7 +344,10 @@ def test_recursion_bomb(repl: IsolatedREPL) -> None:
     seen = attack(
         repl, "import sys\nsys.setrecursionlimit(10**7)\ndef f(n):\n    return f(n + 1)\nf(0)"
     )
-    assert "RecursionError" in seen or "restarted" in seen
+    # Contained either way (``attack`` checks the host and a follow-up step): Python raises
+    # RecursionError, or on the worker's small C stack it can fail with SystemError, or the
+    # worker dies and is restarted.
+    assert any(sign in seen for sign in ("RecursionError", "SystemError", "restarted"))
 
 
 def test_output_flood(repl: IsolatedREPL) -> None:

@@ -4,7 +4,7 @@ An adapter whose model streams calls ``report_piece(text)`` for each piece it
 receives. While a run is in progress its pieces go to the run (``pieces_to``),
 which picks out the answer: a root reply that starts with ``FINAL:`` carries it,
 and its text is passed on as it arrives (as ``answer_delta`` events) when the
-run will certainly take it. ``AnswerText`` turns a run's events into the text a
+run is set to keep it. ``AnswerText`` turns a run's events into the text a
 user should see: the streamed pieces, then whatever of the final answer was not
 streamed.
 """
@@ -26,7 +26,12 @@ _sink: ContextVar[PieceSink | None] = ContextVar("rlm_piece_sink", default=None)
 
 MARKER = "FINAL:"
 HOLD_BACK = len("FINAL_VAR")
-_STOPS = ("`", "FINAL_VAR")
+DECIDE_CHARS = 48
+"""Answer characters after which a refusal test (a "nothing found" reply starts with one
+of a few short phrases) has its final say."""
+_STOPS = ("`", "final_var")
+"""Text that turns a reply away from a plain answer (compared in lower case, as the
+parser reads markers in any case): code, or the answer named by a variable."""
 
 
 @contextlib.contextmanager
@@ -53,7 +58,8 @@ def report_piece(text: str) -> None:
 class _Reply:
     """One root call's streamed text and how much of its answer part was passed on."""
 
-    def __init__(self, may_answer: bool) -> None:
+    def __init__(self, may_answer: bool, refuses: Callable[[str], bool] | None = None) -> None:
+        self.refuses = refuses
         self.text = ""
         self.state = "undecided" if may_answer else "off"
         self.body_start = 0
@@ -61,7 +67,8 @@ class _Reply:
 
     def _body(self) -> str | None:
         body = self.text[self.body_start :]
-        if any(stop in body for stop in _STOPS):
+        lowered = body.lower()
+        if any(stop in lowered for stop in _STOPS):
             self.state = "off"
             return None
         return body.lstrip()
@@ -79,7 +86,7 @@ class _Reply:
         if self.state != "live":
             return ""
         body = self._body()
-        if body is None:
+        if body is None or not self._accepted(body, ended=False):
             return ""
         return self._advance(body[: max(0, len(body) - HOLD_BACK)].rstrip())
 
@@ -88,7 +95,21 @@ class _Reply:
         if self.state != "live":
             return ""
         body = self._body()
-        return "" if body is None else self._advance(body.rstrip())
+        if body is None or not self._accepted(body, ended=True):
+            return ""
+        return self._advance(body.rstrip())
+
+    def _accepted(self, body: str, *, ended: bool) -> bool:
+        """Whether the run keeps this answer as far as ``refuses`` can tell yet (nothing is
+        sent while a short answer could still be a refused "nothing found")."""
+        if self.refuses is None:
+            return True
+        if not ended and len(body.strip()) < DECIDE_CHARS:
+            return False
+        if self.refuses(body.strip()):
+            self.state = "off"
+            return False
+        return True
 
     def _advance(self, ready: str) -> str:
         if len(ready) <= len(self.sent) or not ready.startswith(self.sent):
@@ -103,10 +124,15 @@ class AnswerTap:
     A reply is streamed only when the run will take it as is: it is the finalize
     call, or an ordinary top-level step after the run's guards are met
     (``need_repl`` / ``need_subcall``) with no token budget that could end the run
-    after the call (``token_budget``). A reply that turns to code (a backtick) or
-    names a variable (``FINAL_VAR``) stops being passed on; the last few characters
-    are held back so such a marker is seen before any of it leaves. One reply per
-    run is streamed.
+    after the call (``token_budget``). ``refuses`` is the run's test for an answer it
+    turns down (with the small profile's answer variable, a FINAL saying nothing was
+    found): while an answer is short enough to still be one, nothing of it is sent,
+    and a refused answer is never sent. A reply that turns to
+    code (a backtick) or names a variable (``FINAL_VAR``, any case) stops being
+    passed on; the last few characters are held back so such a marker is seen
+    before any of it leaves. If prose already sent is followed by such a turn, the
+    run's answer may differ from it: ``AnswerText`` then sends the answer whole. One
+    reply per run is streamed.
     """
 
     def __init__(
@@ -116,8 +142,10 @@ class AnswerTap:
         need_repl: bool = False,
         need_subcall: bool = False,
         token_budget: bool = False,
+        refuses: Callable[[str], bool] | None = None,
     ) -> None:
         self.emit = emit
+        self.refuses = refuses
         self.need_repl = need_repl
         self.need_subcall = need_subcall
         self.token_budget = token_budget
@@ -137,9 +165,14 @@ class AnswerTap:
             return False
         return (self._repl_ran or not self.need_repl) and (self._subcalled or not self.need_subcall)
 
-    def _send(self, text: str) -> None:
+    def _take(self, text: str) -> str:
+        """Record ``text`` as sent (under the lock); the caller emits it after releasing it,
+        so a listener never runs while this lock is held."""
+        self.sent += text
+        return text
+
+    def _emit(self, text: str) -> None:
         if text:
-            self.sent += text
             self.emit(text)
 
     def on_piece(self, step: TraceStep | None, piece: str) -> None:
@@ -149,13 +182,15 @@ class AnswerTap:
         with self._lock:
             reply = self._replies.get(step.step_id)
             if reply is None:
-                reply = self._replies[step.step_id] = _Reply(self._may_answer(step))
-            self._send(reply.add(piece))
+                reply = self._replies[step.step_id] = _Reply(self._may_answer(step), self.refuses)
+            text = self._take(reply.add(piece))
+        self._emit(text)
 
     def on_event(self, event: Event) -> None:
         step = event.step
         if step is None or event.type not in ("step_start", "step_end"):
             return
+        text = ""
         with self._lock:
             if event.type == "step_start" and "subcall" in step.kind:
                 self._subcalled = True
@@ -164,7 +199,8 @@ class AnswerTap:
                     self._repl_ran = True
                 reply = self._replies.pop(step.step_id, None)
                 if reply is not None and not step.error:
-                    self._send(reply.finish())
+                    text = self._take(reply.finish())
+        self._emit(text)
 
 
 class AnswerText:

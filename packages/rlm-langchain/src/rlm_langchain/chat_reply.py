@@ -15,6 +15,9 @@ from rlm_core import AnswerText, Event, Trace
 from rlm_langchain.run_stream import answer_token, message_id
 from rlm_langchain.tool_calls import tool_calls_of
 
+ANSWER_KEY = "rlm_answer"
+"""``generation_info`` key of the last chunk: the run's whole answer."""
+
 
 def cut_at_stop(text: str, stop: list[str] | None) -> str:
     """``text`` up to the first stop sequence found in it."""
@@ -55,6 +58,7 @@ def last_chunk(message: AIMessage, streamed: AnswerText | None) -> ChatGeneratio
     if streamed is not None and isinstance(content, str):
         content = streamed.rest(content)
     return ChatGenerationChunk(
+        generation_info={ANSWER_KEY: message.content},
         message=AIMessageChunk(
             content=content,
             id=message.id,
@@ -66,7 +70,7 @@ def last_chunk(message: AIMessage, streamed: AnswerText | None) -> ChatGeneratio
                 for i, call in enumerate(message.tool_calls)
             ],
             chunk_position="last",
-        )
+        ),
     )
 
 
@@ -81,11 +85,13 @@ def answer_piece(
 
 
 def chat_result(chunk: ChatGenerationChunk | None) -> ChatResult:
-    """A run's chunks, merged, as a ``ChatResult``."""
+    """A run's chunks, merged, as a ``ChatResult`` whose text is the run's answer (what was
+    streamed, unless the answer turned out different from the streamed start)."""
     if chunk is None:  # pragma: no cover - the engine raises when a run fails
         raise RuntimeError("the RLM run ended without an answer")
+    info = chunk.generation_info or {}
     message = AIMessage(
-        content=chunk.message.content,
+        content=info.get(ANSWER_KEY, chunk.message.content),
         id=chunk.message.id,
         response_metadata=chunk.message.response_metadata,
         tool_calls=getattr(chunk.message, "tool_calls", []),

@@ -216,11 +216,21 @@ class RLMRunnable(RunnableSerializable[RLMInput, RLMOutput]):
     async def ainvoke(
         self, input: RLMInput, config: RunnableConfig | None = None, **kwargs: Any
     ) -> Any:
-        final: Any = None
+        """The run's answer (or ``RLMResult``), from the async stream."""
+        texts: list[str] = []
+        answer: str | None = None
+        result: Any = None
         async for chunk in self.astream(input, config, **kwargs):
-            joins = isinstance(final, str) and isinstance(chunk, str)
-            final = final + chunk if joins else chunk  # answer pieces join up
-        return final
+            if isinstance(chunk, RLMProgress):
+                end = run_end_of(chunk.event)
+                answer = end[0] if end is not None else answer
+            elif isinstance(chunk, str):
+                texts.append(chunk)
+            else:
+                result = chunk
+        if result is not None:
+            return result
+        return answer if answer is not None else "".join(texts)
 
     def stream(
         self, input: RLMInput, config: RunnableConfig | None = None, **kwargs: Any

@@ -76,6 +76,8 @@ class Conversation:
     used_at: float
     turns: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    pool: SessionPool[Conversation] | None = None
+    """The pool told when a turn ends (it marks the conversation used and may evict)."""
 
     def run(
         self,
@@ -151,6 +153,8 @@ class Conversation:
             yield
         finally:
             self.lock.release()
+            if self.pool is not None:
+                self.pool.turn_ended(self)
 
     def _bind(
         self,
@@ -213,7 +217,7 @@ class RLMSessions:
         if found is None:
             binding = _TurnBinding()
             engine = spec.bind(None, binding.dispatch)
-            opened = Conversation(engine.rlm.session(), engine, binding, now)
+            opened = Conversation(engine.rlm.session(), engine, binding, now, pool=self._pool)
             found = self._pool.add(conversation_id, opened)
             if found is not opened:  # a parallel first turn opened it meanwhile
                 opened.session.close()

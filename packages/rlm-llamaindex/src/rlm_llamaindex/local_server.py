@@ -23,9 +23,10 @@ LOCAL_TIMEOUT_S = 600.0
 
 
 def is_local_url(url: str) -> bool:
-    """Whether ``url`` names a server on this machine (``localhost`` or a loopback address)."""
+    """Whether ``url`` names a server on this machine (``localhost``, ``0.0.0.0`` or a
+    loopback address)."""
     host = urlsplit(url).hostname or ""
-    if host == "localhost":
+    if host in ("localhost", "0.0.0.0"):
         return True
     try:
         return ipaddress.ip_address(host).is_loopback

@@ -2,10 +2,10 @@
 
 ``query()`` returns a ``StreamingResponse`` as soon as the run has started in a
 worker thread (``aquery()``: an asyncio task). Answer text comes from the root
-call that produces it when that is safe (see ``answer_tap``), otherwise when the
-run ends. The query's spans, its ``QueryEndEvent`` and its callback ``QUERY``
-event stay open until the run ends; ``source_nodes`` and ``metadata`` are filled
-in before the stream's last piece.
+call that produces it when that is safe (``answer_delta`` events, see
+``rlm_core.pieces``), otherwise when the run ends. The query's spans, its
+``QueryEndEvent`` and its callback ``QUERY`` event stay open until the run ends;
+``source_nodes`` and ``metadata`` are filled in before the stream's last piece.
 """
 
 from __future__ import annotations

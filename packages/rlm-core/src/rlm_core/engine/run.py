@@ -13,7 +13,7 @@ from rlm_core.adapters.base import ModelAdapter
 from rlm_core.context import Context
 from rlm_core.engine import prompts
 from rlm_core.engine.drive import adrive, drive
-from rlm_core.engine.loop import RootLoop
+from rlm_core.engine.loop import RootLoop, nothing_found
 from rlm_core.engine.settings import EngineSettings, RunState
 from rlm_core.engine.structured import OutputSpec
 from rlm_core.engine.subcalls import SubcallRunner
@@ -226,4 +226,5 @@ def _answer_tap(settings: EngineSettings, state: RunState) -> AnswerTap:
         need_repl=settings.guards.require_repl_before_final,
         need_subcall=settings.guards.require_subcall_before_final,
         token_budget=policy.max_total_tokens is not None or policy.max_cost_usd is not None,
+        refuses=nothing_found if settings.auto_finalize_var is not None else None,
     )

@@ -308,6 +308,11 @@ class Session:
         return self._closed
 
     @property
+    def busy(self) -> bool:
+        """Whether a turn is running (a stream whose reader stopped may still be finishing)."""
+        return self._lock.locked()
+
+    @property
     def repl(self) -> REPL | None:
         """The session's REPL backend (``None`` before the first turn and after ``close``)."""
         tracked = self._workspace.repl

@@ -4,7 +4,7 @@ Framework integrations keep one ``Session`` per conversation (a chat thread, a u
 The pool holds them by key, closes those unused for ``idle_timeout`` seconds (a timer
 does it; ``close_idle`` does it on demand) and, beyond ``max_sessions``, the least
 recently used idle ones (one-turn conversations first). An entry in the middle of a turn
-(its ``lock`` held) is never closed.
+(its ``lock`` held, or its session still running one) is never closed, nor one just added.
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ class SessionPool(Generic[E]):
         """Keep ``entry`` under ``key`` unless one is there already; the entry kept."""
         with self._lock:
             kept = self._entries.setdefault(key, entry)
-            closed = self._evict()
+            closed = self._evict(keep=key)
             self._arm()
         self._close(closed)
         return kept
@@ -131,7 +131,7 @@ class SessionPool(Generic[E]):
             stale = [
                 key
                 for key, entry in self._entries.items()
-                if now - entry.used_at >= self.idle_timeout and not entry.lock.locked()
+                if now - entry.used_at >= self.idle_timeout and not _in_turn(entry)
             ]
             closed = [self._entries.pop(key) for key in stale]
         self._close(closed)
@@ -143,15 +143,15 @@ class SessionPool(Generic[E]):
         for entry in entries:
             entry.session.close()
 
-    def _evict(self) -> list[E]:
-        """Take idle entries out beyond ``max_sessions``: one-turn ones first, then the least
-        recently used. Called with the lock held; the caller closes them."""
+    def _evict(self, keep: str | None = None) -> list[E]:
+        """Take idle entries (not ``keep``) out beyond ``max_sessions``: one-turn ones first,
+        then the least recently used. Called with the lock held; the caller closes them."""
         if self.max_sessions is None:
             return []
         excess = len(self._entries) - self.max_sessions
         if excess <= 0:
             return []
-        idle = [(key, e) for key, e in self._entries.items() if not e.lock.locked()]
+        idle = [(k, e) for k, e in self._entries.items() if k != keep and not _in_turn(e)]
         idle.sort(key=lambda pair: (len(pair[1].session.turns) > 1, pair[1].used_at))
         out = idle[:excess]
         for key, _ in out:
@@ -164,7 +164,7 @@ class SessionPool(Generic[E]):
         if self.idle_timeout is None or not self._entries or self._timer is not None:
             return
         now = self.clock()
-        soonest = min(now if e.lock.locked() else e.used_at for e in self._entries.values())
+        soonest = min(now if _in_turn(e) else e.used_at for e in self._entries.values())
         delay = max(soonest + self.idle_timeout - now, 0.0)
         # The timer holds the pool weakly: an unused pool (and its sessions) can be collected.
         self._timer = threading.Timer(delay + 0.001, _fire, args=(weakref.ref(self),))
@@ -182,6 +182,10 @@ class SessionPool(Generic[E]):
         self.close_idle()
         with self._lock:
             self._arm()
+
+
+def _in_turn(entry: PoolEntry) -> bool:
+    return entry.lock.locked() or entry.session.busy
 
 
 def _fire(pool: weakref.ref[SessionPool[PoolEntry]]) -> None:

@@ -67,7 +67,7 @@ class WorkerProcess:
 
     def __init__(self) -> None:
         """Start the interpreter; it boots and then waits for ``handshake``."""
-        self.scratch = new_scratch()
+        self.scratch, self._scratch_lock = new_scratch()
         host_sock, worker_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock = host_sock
         try:
@@ -87,7 +87,7 @@ class WorkerProcess:
             )
         except BaseException:
             host_sock.close()
-            shutil.rmtree(self.scratch, ignore_errors=True)
+            self._remove_scratch()
             raise
         finally:
             worker_sock.close()
@@ -160,4 +160,10 @@ class WorkerProcess:
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=5)
         self.sock.close()
+        self._remove_scratch()
+
+    def _remove_scratch(self) -> None:
+        """Remove the scratch directory, then let go of its lock."""
         shutil.rmtree(self.scratch, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            os.close(self._scratch_lock)
