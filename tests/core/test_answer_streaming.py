@@ -159,7 +159,7 @@ def test_a_session_turn_streams_on_the_event_loop() -> None:
     assert "".join(_deltas(events)) == "async session answer"
 
 
-def test_runs_with_an_answer_variable_never_stream_a_reply() -> None:
+def test_a_refused_nothing_found_reply_is_never_streamed() -> None:
     # The small profile refuses "FINAL: NOT FOUND" once code ran and keeps working.
     answer, events = _run(
         code("x = 1"),
@@ -174,3 +174,13 @@ def test_runs_with_an_answer_variable_never_stream_a_reply() -> None:
 def test_a_lower_case_final_var_stops_streaming_before_the_marker_leaves() -> None:
     _, events = _run(code("ans = 'kept'"), "FINAL: the value of the variable below\nfinal_var: ans")
     assert "final_var" not in "".join(_deltas(events)).lower()
+
+
+def test_with_an_answer_variable_a_real_answer_still_streams() -> None:
+    answer, events = _run(
+        code("x = 1"),
+        "FINAL: The vault code is 4711 and it is kept in the north wing.",
+        profile="small",
+    )
+    assert answer == "The vault code is 4711 and it is kept in the north wing."
+    assert len(_deltas(events)) > 1 and "".join(_deltas(events)) == answer

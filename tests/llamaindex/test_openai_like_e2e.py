@@ -129,7 +129,7 @@ def test_streaming_hands_out_answer_tokens_while_the_root_still_writes(
     server: OpenAIServer,
 ) -> None:
     gate = threading.Event()
-    script_a_run(server, Reply(f"FINAL: {ANSWER}", gate=gate, gate_after=4))
+    script_a_run(server, Reply(f"FINAL: {ANSWER}", gate=gate, gate_after=6))
     engine = RLMQueryEngine(llm=openai_like(server), documents=DOCS, streaming=True)
 
     response = engine.query(QUESTION)
@@ -138,7 +138,7 @@ def test_streaming_hands_out_answer_tokens_while_the_root_still_writes(
 
     final = server.streams[2]
     assert first and ANSWER.startswith(first)
-    assert not final.ended and final.sent == 4  # the server is still writing the answer
+    assert not final.ended and final.sent == 6  # the server is still writing the answer
     gate.set()
     assert first + "".join(response.response_gen) == ANSWER
     assert final.outcome == "complete"
@@ -149,7 +149,7 @@ async def test_async_streaming_hands_out_answer_tokens_while_the_root_still_writ
     server: OpenAIServer,
 ) -> None:
     gate = threading.Event()
-    script_a_run(server, Reply(f"FINAL: {ANSWER}", gate=gate, gate_after=4))
+    script_a_run(server, Reply(f"FINAL: {ANSWER}", gate=gate, gate_after=6))
     engine = RLMQueryEngine(llm=openai_like(server), documents=DOCS, streaming=True)
 
     response = await engine.aquery(QUESTION)
@@ -175,7 +175,7 @@ def test_rlm_llm_chat_over_the_server(server: OpenAIServer) -> None:
 
 def test_rlm_llm_stream_chat_streams_the_answer_as_written(server: OpenAIServer) -> None:
     gate = threading.Event()
-    script_a_run(server, Reply(f"FINAL: {ANSWER}", gate=gate, gate_after=4))
+    script_a_run(server, Reply(f"FINAL: {ANSWER}", gate=gate, gate_after=6))
     llm = RLMLLM(llm=openai_like(server), documents=DOCS)
 
     chunks = llm.stream_chat([ChatMessage(role=MessageRole.USER, content=QUESTION)])

@@ -38,7 +38,7 @@ class GatedLLM(ScriptedLLM):
 
     def _split(self, text: str) -> tuple[list[ChatResponse], list[ChatResponse]]:
         chunks = list(self._chunks(text))
-        cut = 3 if text.startswith("FINAL:") else len(chunks)
+        cut = 7 if text.startswith("FINAL:") else len(chunks)  # past the refusal check
         return chunks[:cut], chunks[cut:]
 
     @llm_chat_callback()

@@ -26,9 +26,9 @@ _sink: ContextVar[PieceSink | None] = ContextVar("rlm_piece_sink", default=None)
 
 MARKER = "FINAL:"
 HOLD_BACK = len("FINAL_VAR")
-DECIDE_CHARS = 48
-"""Answer characters after which a refusal test (a "nothing found" reply starts with one
-of a few short phrases) has its final say."""
+DECIDE_WORDS = 5
+"""Answer words after which a refusal test has its final say: a "nothing found" reply is
+told by its first few words ("NOT FOUND", "answer: the text does not say ...")."""
 _STOPS = ("`", "final_var")
 """Text that turns a reply away from a plain answer (compared in lower case, as the
 parser reads markers in any case): code, or the answer named by a variable."""
@@ -104,7 +104,7 @@ class _Reply:
         sent while a short answer could still be a refused "nothing found")."""
         if self.refuses is None:
             return True
-        if not ended and len(body.strip()) < DECIDE_CHARS:
+        if not ended and len(body.split()) < DECIDE_WORDS:
             return False
         if self.refuses(body.strip()):
             self.state = "off"

@@ -302,7 +302,7 @@ class RootLoop:
             return self._answer(value), None
         # With an answer variable (the small profile), ``FINAL: None`` / ``FINAL: NOT FOUND``
         # echoes an answer that was never found: ask for more work instead of ending on it.
-        if self.settings.auto_finalize_var is not None and _nothing_found(parsed.final_text):
+        if self.settings.auto_finalize_var is not None and nothing_found(parsed.final_text):
             return None, prompts.EMPTY_FINAL
         return self._answer(parsed.final_text), None
 
@@ -531,6 +531,6 @@ def _as_answer(value: Any) -> str:
 _EMPTY_LITERALS = frozenset({"[]", "{}", "()", "''", '""', "set()"})
 
 
-def _nothing_found(text: str | None) -> bool:
+def nothing_found(text: str | None) -> bool:
     """A FINAL text saying nothing: empty, "None", "NOT FOUND"-style, or an empty literal."""
     return is_no_answer(text) or (text or "").strip() in _EMPTY_LITERALS
