@@ -176,7 +176,7 @@ class Conversation:
             self.engine.retriever.loop = loop
 
 
-class RLMSessions:
+class RLMSessions(SessionPool[Conversation]):
     """Keeps one rlm-core session per conversation for ``ChatRLM`` / ``RLMRunnable``.
 
     Pass it as ``sessions=RLMSessions()``; runs whose config names a conversation
@@ -184,8 +184,9 @@ class RLMSessions:
     conversation's REPL across turns. ``idle_timeout`` (seconds, ``None`` for never)
     closes sessions left unused (a timer does it, and every new turn checks);
     ``max_sessions`` (``None`` for no limit) closes the least recently used idle ones
-    beyond that many; ``clock`` is the time source (``time.monotonic``). Built on
-    rlm-core's ``SessionPool``.
+    beyond that many; ``clock`` is the time source (``time.monotonic``). Closing and
+    inspecting (``close``, ``close_all``, ``close_idle``, ``session``, ``len``, ``in``)
+    come from rlm-core's ``SessionPool``.
     """
 
     def __init__(
@@ -195,50 +196,22 @@ class RLMSessions:
         max_sessions: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._pool: SessionPool[Conversation] = SessionPool(
-            max_sessions=max_sessions, idle_timeout=idle_timeout, clock=clock
-        )
-
-    @property
-    def idle_timeout(self) -> float | None:
-        return self._pool.idle_timeout
-
-    def __len__(self) -> int:
-        return len(self._pool)
-
-    def __contains__(self, conversation_id: object) -> bool:
-        return conversation_id in self._pool
+        super().__init__(max_sessions=max_sessions, idle_timeout=idle_timeout, clock=clock)
 
     def conversation(self, conversation_id: str, spec: EngineSpec) -> Conversation:
         """The conversation's state, opening its core session on its first turn."""
-        self._pool.close_idle()
-        now = self._pool.clock()
-        found = self._pool.get(conversation_id)
+        self.close_idle()
+        now = self.clock()
+        found = self.get(conversation_id)
         if found is None:
             binding = _TurnBinding()
             engine = spec.bind(None, binding.dispatch)
-            opened = Conversation(engine.rlm.session(), engine, binding, now, pool=self._pool)
-            found = self._pool.add(conversation_id, opened)
+            opened = Conversation(engine.rlm.session(), engine, binding, now, pool=self)
+            found = self.add(conversation_id, opened)
             if found is not opened:  # a parallel first turn opened it meanwhile
                 opened.session.close()
         found.used_at = now
         return found
-
-    def session(self, conversation_id: str) -> Session | None:
-        """The open core session of a conversation, if any."""
-        return self._pool.session(conversation_id)
-
-    def close(self, conversation_id: str) -> bool:
-        """Close one conversation's session (its REPL); ``False`` if it had none."""
-        return self._pool.close(conversation_id)
-
-    def close_all(self) -> None:
-        """Close every open session."""
-        self._pool.close_all()
-
-    def close_idle(self) -> int:
-        """Close the sessions unused for ``idle_timeout`` seconds; how many were closed."""
-        return self._pool.close_idle()
 
     def __repr__(self) -> str:
         return f"RLMSessions(open={len(self)}, idle_timeout={self.idle_timeout!r})"

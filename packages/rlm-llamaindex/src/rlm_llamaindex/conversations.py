@@ -56,13 +56,15 @@ class Conversation:
         self.expected = (*prior, ("user", question.strip()), ("assistant", answer.strip()))
 
 
-class ChatSessions:
+class ChatSessions(SessionPool[Conversation]):
     """The open conversations of an ``RLMLLM`` (see the module docstring).
 
     ``max_sessions`` bounds the open sessions (conversations in the middle of a turn
     are never closed, so more may be open while that many answer at once);
     ``idle_timeout`` (seconds, ``None`` for never) closes unused ones; ``clock`` is
-    the time source (``time.monotonic``). Built on rlm-core's ``SessionPool``.
+    the time source (``time.monotonic``). Closing and inspecting (``close``,
+    ``close_all``, ``close_idle``, ``session``, ``len``, ``in``) come from rlm-core's
+    ``SessionPool``.
     """
 
     def __init__(
@@ -74,40 +76,7 @@ class ChatSessions:
     ) -> None:
         if max_sessions is None:
             raise ConfigError("max_sessions must be an int >= 1, got None")
-        self._pool: SessionPool[Conversation] = SessionPool(
-            max_sessions=max_sessions, idle_timeout=idle_timeout, clock=clock
-        )
-
-    @property
-    def max_sessions(self) -> int:
-        return int(self._pool.max_sessions or 0)
-
-    @property
-    def idle_timeout(self) -> float | None:
-        return self._pool.idle_timeout
-
-    # -- inspecting and closing ----------------------------------------------------------------
-    def __len__(self) -> int:
-        return len(self._pool)
-
-    def __contains__(self, conversation_id: object) -> bool:
-        return conversation_id in self._pool
-
-    def session(self, conversation_id: str) -> Session | None:
-        """The open core session of a conversation, if any."""
-        return self._pool.session(conversation_id)
-
-    def close(self, conversation_id: str) -> bool:
-        """Close one conversation's session (its REPL); ``False`` if it had none."""
-        return self._pool.close(conversation_id)
-
-    def close_all(self) -> None:
-        """Close every open session (and stop the idle timer)."""
-        self._pool.close_all()
-
-    def close_idle(self) -> int:
-        """Close the conversations unused for ``idle_timeout`` seconds; how many were closed."""
-        return self._pool.close_idle()
+        super().__init__(max_sessions=max_sessions, idle_timeout=idle_timeout, clock=clock)
 
     # -- turns ---------------------------------------------------------------------------------
     def begin(
@@ -118,20 +87,20 @@ class ChatSessions:
         With ``conversation_id`` that conversation (opened if new); without, the one
         whose last turn ``prior`` replays, or a new one.
         """
-        self._pool.close_idle()
-        with self._pool.entries() as conversations:
+        self.close_idle()
+        with self.entries() as conversations:
             found = _find(conversations, conversation_id, tuple(prior))
             if found is not None and not found.lock.acquire(blocking=False):
                 raise _busy(conversation_id)
         if found is None:
             found = self._open(conversation_id, opener)
-        found.used_at = self._pool.clock()
+        found.used_at = self.clock()
         return found
 
     def end(self, conversation: Conversation) -> None:
         """The turn is over: the conversation may be matched, evicted or closed again."""
         conversation.lock.release()
-        self._pool.turn_ended(conversation)
+        self.turn_ended(conversation)
 
     def _open(self, conversation_id: str | None, opener: Opener) -> Conversation:
         session, retriever = opener()
@@ -140,10 +109,10 @@ class ChatSessions:
             session=session,
             retriever=retriever,
             explicit=conversation_id is not None,
-            used_at=self._pool.clock(),
+            used_at=self.clock(),
         )
         conversation.lock.acquire()
-        if self._pool.add(conversation.conversation_id, conversation) is not conversation:
+        if self.add(conversation.conversation_id, conversation) is not conversation:
             conversation.lock.release()  # opened meanwhile by a parallel first turn
             session.close()
             raise _busy(conversation_id)
