@@ -469,9 +469,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._event(chunk.delta({}, finish_reason))
             if include_usage:
                 self._event(chunk.usage(reply.prompt_tokens, record.sent))
+            # Marked before [DONE]: a client stops reading at [DONE], so a test can look at
+            # the record as soon as its stream ends. A failed write below still says so.
+            record.outcome = "complete"
             self._write_chunk(b"data: [DONE]\n\n")
             self._write_chunk(b"")  # the chunked body's end
-            record.outcome = "complete"
         except (ConnectionError, TimeoutError, OSError):
             record.outcome = "client_closed"
             self.close_connection = True
