@@ -20,7 +20,7 @@ from rlm_core import (
 )
 from rlm_core.adapters import FakeAdapter
 from rlm_core.engine.prompts import BASE_SYSTEM_PROMPT, DEFAULT_PROMPTS
-from rlm_core.profiles import SMALL_EXAMPLE, rescue_code
+from rlm_core.profiles import SMALL_EXAMPLE, SMALL_SUB_SYSTEM, rescue_code
 
 from tests.core.helpers import SUB, code, make_rlm
 
@@ -61,6 +61,19 @@ def test_small_profile_swaps_the_example_and_sets_its_guards() -> None:
     plain.run("q", TEXT)
     first = plain_adapter.calls[0][1]["content"]
     assert "}\n\nStart by writing code to look at the data." in first
+
+
+def test_small_profile_asks_sub_models_to_copy_the_answer() -> None:
+    rlm, adapter = make_rlm(
+        [code("answer = llm_query('Text:\\nThe code is 7.\\n\\nQuestion: What code?')")],
+        profile="small",
+    )
+    adapter.add_rule(SUB, "7")  # the prefix scripted models look for is kept
+    assert rlm.run("q", TEXT)[0] == "7"
+    (sub_call,) = [call for call in adapter.calls if call[0]["content"].startswith(SUB)]
+    assert sub_call[0]["content"] == SMALL_SUB_SYSTEM
+    assert "copied exactly from the text" in SMALL_SUB_SYSTEM
+    assert SMALL_SUB_SYSTEM.endswith("NOT FOUND")  # helpers that skip NOT FOUND still work
 
 
 def test_explicit_options_win_over_the_profile() -> None:
@@ -145,7 +158,7 @@ def test_the_trace_records_the_profile_and_settings() -> None:
     assert settings["from_profile"]["invalid_response_limit"] == 2
     assert settings["from_profile"]["fallback_code"] == "<function rescue_code>"
     assert settings["from_profile"]["prompts"] == {
-        "changed_parts": ["root", "example", "first_step"]
+        "changed_parts": ["root", "example", "sub_system", "first_step"]
     }
     start = next(event for event in events if event.type == "run_start")
     assert start.data["settings"] == settings
