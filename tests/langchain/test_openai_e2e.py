@@ -21,10 +21,12 @@ from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_openai import ChatOpenAI
 from langgraph.graph import END, START, MessagesState, StateGraph
 
+from rlm_core.adapters import LOCAL_SERVER_TIMEOUT_S
 from rlm_langchain import ChatRLM, RLMRunnable
+from rlm_langchain.adapter import ChatModelAdapter
 
 from .conftest import CONTEXT, fenced
-from tests.core.openai_server import OpenAIServer, RecordedRequest, Reply, runaway
+from tests.core.openai_server import Delay, OpenAIServer, RecordedRequest, Reply, runaway
 
 QUESTION = "What is the vault code?"
 ANSWER = "The vault code is 4711."
@@ -202,3 +204,45 @@ def test_without_nostream_the_same_server_would_leak_tokens(server: OpenAIServer
     parts = list(graph_of(answer).stream({"messages": [HumanMessage("q")]}, stream_mode="messages"))
     texts = streamed_texts(parts)
     assert len(texts) > 5 and any("grep" in text for text in texts)
+
+
+def test_a_slow_local_server_gets_one_request_not_a_queue_of_retries(
+    server: OpenAIServer,
+) -> None:
+    """A call that times out is not retried onto the server behind the abandoned one."""
+    server.enqueue(*[Delay(2.0, then=Reply("FINAL: late"))] * 3)
+    slow = ChatOpenAI(base_url=server.base_url, api_key="x", model="local-model", timeout=0.5)  # type: ignore[arg-type]
+    with pytest.raises(Exception, match=r"(?i)timed? ?out"):
+        ChatRLM(llm=slow, context=CONTEXT).invoke(QUESTION)
+    assert len(server.requests) == 1
+
+
+async def test_a_slow_local_server_gets_one_request_on_the_async_path_too(
+    server: OpenAIServer,
+) -> None:
+    server.enqueue(*[Delay(2.0, then=Reply("FINAL: late"))] * 3)
+    slow = ChatOpenAI(base_url=server.base_url, api_key="x", model="local-model", timeout=0.5)  # type: ignore[arg-type]
+    with pytest.raises(Exception, match=r"(?i)timed? ?out"):
+        await ChatRLM(llm=slow, context=CONTEXT).ainvoke(QUESTION)
+    assert len(server.requests) == 1
+
+
+def test_local_servers_get_no_retries_and_a_long_default_timeout() -> None:
+    local = ChatOpenAI(base_url="http://127.0.0.1:8080/v1", api_key="x", model="m")  # type: ignore[arg-type]
+    used = ChatModelAdapter(local).llm
+    assert isinstance(used, ChatOpenAI) and used is not local
+    assert (used.max_retries, used.request_timeout) == (0, LOCAL_SERVER_TIMEOUT_S)
+    for client in (used.root_client, used.root_async_client):
+        assert (client.max_retries, client.timeout) == (0, LOCAL_SERVER_TIMEOUT_S)
+    assert used.client is used.root_client.chat.completions
+    assert used.async_client is used.root_async_client.chat.completions
+    # The user's object and its clients are untouched.
+    assert (local.max_retries, local.request_timeout, local.root_client.max_retries) == (
+        None,
+        None,
+        2,
+    )
+    explicit = ChatOpenAI(base_url="http://localhost:8080/v1", api_key="x", model="m", timeout=5)  # type: ignore[arg-type]
+    assert ChatModelAdapter(explicit).llm.root_client.timeout == 5  # a timeout the user chose
+    remote = ChatOpenAI(base_url="https://api.example.com/v1", api_key="x", model="m")  # type: ignore[arg-type]
+    assert ChatModelAdapter(remote).llm is remote

@@ -12,6 +12,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from rlm_core import ModelResponse, Usage, estimate_tokens, report_piece
 from rlm_langchain.capped import CappedReply, tokens_in
 from rlm_langchain.conversation import Preamble
+from rlm_langchain.local_server import for_local_server
 
 _ROLES: dict[str, type[BaseMessage]] = {
     "system": SystemMessage,
@@ -115,7 +116,7 @@ class ChatModelAdapter:
         context_window: int | None = None,
         preamble: Preamble | None = None,
     ) -> None:
-        self.llm = require_chat_model(llm)
+        self.llm = for_local_server(require_chat_model(llm))
         self.config = config
         self.cap_parameter = cap_parameter_of(self.llm) or "max_tokens"
         self.bind_max_tokens = (

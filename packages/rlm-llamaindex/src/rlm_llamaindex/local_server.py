@@ -12,26 +12,14 @@ settings is shared.
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
-from urllib.parse import urlsplit
 
 from llama_index.core.llms import LLM
 
-LOCAL_TIMEOUT_S = 600.0
+from rlm_core.adapters import LOCAL_SERVER_TIMEOUT_S, is_local_url
+
+LOCAL_TIMEOUT_S = LOCAL_SERVER_TIMEOUT_S
 """Seconds a call to a local server may take when the LLM kept its default timeout."""
-
-
-def is_local_url(url: str) -> bool:
-    """Whether ``url`` names a server on this machine (``localhost``, ``0.0.0.0`` or a
-    loopback address)."""
-    host = urlsplit(url).hostname or ""
-    if host in ("localhost", "0.0.0.0"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _at_class_default(llm: LLM, name: str) -> bool:

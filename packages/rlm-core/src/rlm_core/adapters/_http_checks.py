@@ -1,7 +1,9 @@
-"""Validation of GenericChatAdapter options, and URL helpers that keep secrets out of text."""
+"""Validation of GenericChatAdapter options, and URL helpers (secrets kept out of text, servers
+on this machine told apart)."""
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from collections.abc import Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -10,6 +12,24 @@ from rlm_core.errors import ConfigError
 
 REDACTED = "***"
 _SECRET_QUERY_WORDS = ("key", "token", "secret", "sig", "password", "auth")
+
+
+LOCAL_SERVER_TIMEOUT_S = 600.0
+"""Seconds a model call to a server on this machine may take when its client kept its
+default timeout: a CPU server can need minutes to read a long prompt."""
+
+
+def is_local_url(url: str) -> bool:
+    """Whether ``url`` names a server on this machine (``localhost``, ``0.0.0.0`` or a
+    loopback address). Such a server (llama.cpp, Ollama, vLLM) works through one request at
+    a time, so a client that retries a slow call queues the retry behind the abandoned one."""
+    host = urlsplit(url).hostname or ""
+    if host in ("localhost", "0.0.0.0"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def join_url(base_url: str, path: str) -> str:
