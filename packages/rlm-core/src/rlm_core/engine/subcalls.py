@@ -28,6 +28,7 @@ from rlm_core.adapters.base import (
 from rlm_core.cache import FileCache
 from rlm_core.engine.cache_writes import writes_for
 from rlm_core.engine.idle_threads import run_on_idle
+from rlm_core.engine.loop_fanout import LoopFanOut
 from rlm_core.engine.settings import RunState
 from rlm_core.engine.tokens import context_window_of, estimate_tokens
 from rlm_core.errors import PolicyError, SubcallTooLargeError
@@ -367,15 +368,16 @@ class SubcallRunner:
                     call.instruction, call.text, call.step.depth, call.step.step_id
                 )
                 return self._finish(call, answer, None)
-            response = check_response(
-                await acomplete(
-                    call.adapter,
-                    call.messages,
-                    max_tokens=call.max_tokens,
-                    temperature=self.settings.temperature,
-                ),
-                call.adapter,
+            native = getattr(call.adapter, "acomplete", None)
+            temperature = self.settings.temperature
+            reply = (  # the adapter's own coroutine when it has one: no wrapper on a hot path
+                native(call.messages, max_tokens=call.max_tokens, temperature=temperature)
+                if native is not None
+                else acomplete(
+                    call.adapter, call.messages, max_tokens=call.max_tokens, temperature=temperature
+                )
             )
+            response = check_response(await reply, call.adapter)
         except BaseException as error:
             self._fail(call, error)
             raise
@@ -394,48 +396,29 @@ class SubcallRunner:
         """Run a batch with at most ``max_concurrent_subcalls`` calls in flight on ``loop``.
 
         This (calling) thread prepares the items in input order (validated, budgeted, given
-        a step) and reads the cache; it hands the misses to the loop's workers in growing
-        chunks, so the first calls start at once and the loop never touches the disk. After
-        each chunk it waits until the loop has started those calls: preparing the next chunk
-        meanwhile would hold the interpreter lock the loop needs to start them (a waiting
-        thread gets it only after the 5 ms switch interval).
+        a step) and reads the cache; it hands the misses to the loop (``LoopFanOut``) in
+        growing chunks, so the first calls start at once and the loop never touches the
+        disk. After each chunk it waits until the loop has started those calls: preparing
+        the next chunk meanwhile would hold the interpreter lock the loop needs to start
+        them (a waiting thread gets it only after the 5 ms switch interval).
         """
         count = len(texts)
         results = [""] * count
-        feed: asyncio.Queue[tuple[int, _Call] | None] = asyncio.Queue()
+        state = self.state
 
-        def hand_over(items: list[tuple[int, _Call] | None], started: threading.Event) -> None:
-            for item in items:  # on the loop
-                feed.put_nowait(item)
-            # Runs after the workers these items woke have started their calls.
-            loop.call_soon(started.set)
+        async def run(item: tuple[int, _Call]) -> None:
+            index, call = item
+            state.start_step(call.step)  # now: the time queued is not the call's
+            token = current_step.set(call.step)  # in_step(), minus a generator
+            try:
+                results[index] = await self._arun_uncached(call)
+            except Exception as error:
+                results[index] = error_marker(error)
+            finally:
+                current_step.reset(token)
 
-        async def worker() -> None:
-            while (item := await feed.get()) is not None:
-                index, call = item
-                self.state.start_step(call.step)  # now: the time queued is not the call's
-                token = current_step.set(call.step)  # in_step(), minus a generator
-                try:
-                    results[index] = await self._arun_uncached(call)
-                except Exception as error:
-                    results[index] = error_marker(error)
-                finally:
-                    current_step.reset(token)
-
-        workers = min(self.settings.max_concurrent_subcalls, count)
-
-        async def run_all() -> None:
-            await asyncio.gather(*(worker() for _ in range(workers)))
-
-        done = asyncio.run_coroutine_threadsafe(run_all(), loop)
-
-        def send(items: list[tuple[int, _Call] | None]) -> None:
-            started = threading.Event()
-            loop.call_soon_threadsafe(hand_over, items, started)
-            while not started.wait(0.1) and not done.done():
-                pass  # the loop is busy; ``done`` ends early only if the batch was cancelled
-
-        chunk: list[tuple[int, _Call] | None] = []
+        fan_out = LoopFanOut(loop, min(self.settings.max_concurrent_subcalls, count), run)
+        chunk: list[tuple[int, _Call]] = []
         size = 8
         try:
             for index in range(count):
@@ -448,18 +431,17 @@ class SubcallRunner:
                     results[index] = error_marker(error)
                     continue
                 if hit is not None:
-                    self.state.start_step(call.step)
+                    state.start_step(call.step)
                     self._serve_hit(call, hit)
                     results[index] = hit
                     continue
                 chunk.append((index, call))
                 if len(chunk) >= size:
-                    send(chunk)
+                    fan_out.wait_started(fan_out.hand_over(chunk))
                     chunk, size = [], min(size * 2, 64)
-        finally:  # one end mark per worker: each idle worker ends as soon as it is out of work
-            chunk.extend([None] * workers)
-            loop.call_soon_threadsafe(hand_over, chunk, threading.Event())
-        done.result()
+        finally:  # the rest, and the end of the batch: it ends when these have run
+            fan_out.hand_over(chunk, last=True)
+        fan_out.wait()
         return results
 
     # -- helpers ----------------------------------------------------------------------------
