@@ -50,6 +50,12 @@ EXPECTED = {
         "run_peak_memory_over_raw",
     },
     "bench_file_context.py": {"host_peak_rss_gib", "worker_peak_rss_gib", "regex_over_grep"},
+    "bench_sub_prompt.py": {
+        f"{name}_prompt_{share}_share"
+        for name in ("small", "core")
+        for share in ("correct", "declined", "declined_near")
+    }
+    | {"small_over_core_correct"},
     "bench_steps.py": {
         "engine_cpu_ms_per_step",
         "engine_wall_ms_per_step",
