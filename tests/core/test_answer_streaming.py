@@ -73,6 +73,20 @@ def test_guards_hold_streaming_back_until_they_are_met() -> None:
     assert "".join(_deltas(events)) == "right"
 
 
+def test_a_sub_call_guard_holds_streaming_back_until_a_sub_call_started() -> None:
+    # The first FINAL is rejected (no sub-call yet); the sub-call answers "looked"; then the
+    # second FINAL is the answer and the only streamed text.
+    answer, events = _run(
+        "FINAL: too early",
+        code("print(llm_query('look'))"),
+        "looked",
+        "FINAL: right",
+        require_subcall_before_final=True,
+    )
+    assert answer == "right"
+    assert "".join(_deltas(events)) == "right"
+
+
 def test_a_token_budget_turns_live_streaming_off() -> None:
     answer, events = _run("FINAL: fine", policy=Policy(max_total_tokens=100_000))
     assert answer == "fine" and _deltas(events) == []

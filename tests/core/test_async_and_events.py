@@ -250,3 +250,52 @@ async def test_async_batch_prepared_ahead_keeps_order_budget_and_event_pairs() -
     for step in subcalls:
         assert order.index(("step_start", step.step_id)) < order.index(("step_end", step.step_id))
         assert step.started_at > 0 and step.elapsed_s >= 0
+
+
+class FlakyAsync(AsyncAdapter):
+    """Sub-calls whose text contains 'bad' raise in ``acomplete``; the others answer."""
+
+    async def acomplete(self, messages: list[dict[str, str]], **kwargs: object) -> ModelResponse:
+        if messages[0]["content"].startswith(SUB) and "bad" in messages[-1]["content"]:
+            await asyncio.sleep(0)
+            raise RuntimeError("model unavailable")
+        return await super().acomplete(messages, **kwargs)
+
+
+async def test_async_batch_failures_are_markers_and_every_step_is_accounted() -> None:
+    events: list[Event] = []
+    adapter = FlakyAsync([code("r = llm_batch(['a', 'bad1', 'b', 'bad2', 'c'])"), "FINAL_VAR: r"])
+    rlm = _rlm(
+        adapter,
+        parallel_subcalls=True,
+        max_concurrent_subcalls=2,
+        prices={"async-fake": (1.0, 1.0)},
+        event_listener=events.append,
+    )
+    answer, trace = await rlm.arun("q", CTX)
+    replies = eval(answer)  # the REPL value of r, a list of str
+    assert replies[0::2] == ["sub:a", "sub:b", "sub:c"]
+    assert replies[1::2] == ["[error: RuntimeError: model unavailable]"] * 2
+    steps = {step.prompt: step for step in trace.of_kind("subcall")}
+    for prompt in ("a", "b", "c"):
+        assert steps[prompt].response == f"sub:{prompt}" and steps[prompt].error is None
+        assert steps[prompt].usage == Usage(1, 1)
+        assert steps[prompt].metadata["cost_usd"] == pytest.approx(0.002)
+    for prompt in ("bad1", "bad2"):
+        assert steps[prompt].error == "RuntimeError: model unavailable"
+        assert steps[prompt].usage is None and steps[prompt].elapsed_s >= 0
+    assert trace.metadata["subcalls"] == 5
+    assert trace.metadata["total_tokens"] == 3 * 2 + 2 * 6  # three sub-calls, two root calls
+    ends = [e.step_id for e in events if e.type == "step_end" and e.kind == "subcall"]
+    assert sorted(ends) == sorted(step.step_id for step in steps.values())
+
+
+async def test_async_batch_with_a_sync_only_sub_model_runs_it_in_threads() -> None:
+    root = AsyncAdapter([code("r = llm_batch(['x', 'y', 'z'])"), "FINAL_VAR: r"])
+    sub = FakeAdapter([], model="sub")
+    sub.add_rule(SUB, "threaded")
+    answer, trace = await _rlm(
+        root, subcall_adapter=sub, parallel_subcalls=True, max_concurrent_subcalls=3
+    ).arun("q", CTX)
+    assert eval(answer) == ["threaded"] * 3
+    assert [step.response for step in trace.of_kind("subcall")] == ["threaded"] * 3

@@ -190,11 +190,14 @@ class AnswerTap:
         step = event.step
         if step is None or event.type not in ("step_start", "step_end"):
             return
+        if "subcall" in step.kind:  # only ever marks that one was made: no reply is kept
+            if event.type == "step_start" and not self._subcalled:
+                with self._lock:
+                    self._subcalled = True
+            return
         text = ""
         with self._lock:
-            if event.type == "step_start" and "subcall" in step.kind:
-                self._subcalled = True
-            elif event.type == "step_end":
+            if event.type == "step_end":
                 if step.kind == "repl_exec" and step.depth == 0:
                     self._repl_ran = True
                 reply = self._replies.pop(step.step_id, None)

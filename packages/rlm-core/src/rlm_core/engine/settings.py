@@ -111,12 +111,19 @@ class RunState:
     def start_step(self, step: TraceStep) -> None:
         """Stamp the start time and announce ``step_start``."""
         step.started_at = time.time()
-        self.emit("step_start", depth=step.depth, step=step)
+        self._announce("step_start", step)
 
     def end_step(self, step: TraceStep) -> None:
         """Stamp the elapsed time and announce ``step_end`` (the trace records it)."""
         step.elapsed_s = time.time() - step.started_at
-        self.emit("step_end", depth=step.depth, step=step)
+        self._announce("step_end", step)
+
+    def _announce(self, type: EventType, step: TraceStep) -> None:
+        """``emit(type, depth=step.depth, step=step)`` without the keyword packing: every
+        sub-call passes here twice, on the event loop for async runs."""
+        self.bus.emit(
+            Event(type, self.run_id, step.depth, step.kind, step.step_id, step.parent_id, step)
+        )
 
     def emit(
         self, type: EventType, *, depth: int = 0, step: TraceStep | None = None, **data: Any
