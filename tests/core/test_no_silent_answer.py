@@ -79,6 +79,22 @@ def test_the_small_rescue_greps_the_rarest_term_not_the_longest() -> None:
     assert fallback.stdout == "['Only Mira Holt holds the vault key.']\n"  # not 'access' hits
 
 
+def test_the_small_rescue_counts_a_short_rare_word_among_many_longer_ones() -> None:
+    question = "How many units of rope were shipped in total, over all shipments?"
+    assert "rope" in keywords(question)  # the fifth content word by length
+    text = (  # rope: too common for find_facts (over 8 sentences), yet the rarest term
+        "A coil of rope lay on the quay. " * 10
+        + "Shipment log: the depot shipped units of valves in total. " * 30
+        + "Shipments of units shipped in total: many. " * 30
+    )
+    adapter = FakeAdapter(default="I am not sure.")  # never code, never FINAL
+    adapter.add_rule(SUB, "rope")
+    rlm = RLM(adapter, profile="small", repl_backend="python")
+    _, trace = rlm.run(question, text)
+    fallback = next(s for s in trace.steps if s.metadata.get("purpose") == "fallback")
+    assert fallback.stdout is not None and fallback.stdout.startswith("['[@10] A coil of rope")
+
+
 def test_a_run_without_an_answer_says_so_in_the_answer_and_the_trace() -> None:
     events: list[Event] = []
     rlm, _ = make_rlm([code("x = 1"), "FINAL:"], event_listener=events.append)

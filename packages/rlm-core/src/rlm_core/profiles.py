@@ -73,7 +73,13 @@ answered ``NOT FOUND`` to 7 of 60 with the core's prompt and to none with this o
 price of 2 of 27 wrong answers to a sentence about something else (docs/local-model.md)."""
 
 
-def keywords(question: str, limit: int = 4) -> list[str]:
+RESCUE_TERMS = 8
+"""How many of the question's search terms the rescue counts hits for. Terms come longest
+first, so a short rare word ("rope" in "How many units of rope were shipped in total?") is
+often fifth or later."""
+
+
+def keywords(question: str, limit: int = RESCUE_TERMS) -> list[str]:
     """Search terms for ``question`` (``rlm_core.repl.related.search_terms``): its quoted
     phrases first, then its content words, the distinctive-looking ones first.
 
