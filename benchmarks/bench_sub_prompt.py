@@ -5,13 +5,15 @@ answers the question. With the core's sub-call prompt the bundled 0.5B model som
 answers ``NOT FOUND`` to a sentence that holds the answer, and the run then has nothing.
 This script asks both prompts about generated needle sentences (the answer is there) and
 about sentences on another key (the answer is not there; the right reply is ``NOT FOUND``):
-a key with nothing in common, and a near miss, the question's own key with its last word
-swapped (as distractors share words with the question). The layout is the one the engine
-sends (text first, question last). For each prompt it prints the share answered correctly
-and the share of the other sentences it declined.
+another generated key (it may share a word with the question's), and a near miss, the
+question's own key with its last word swapped (as distractors share words with the
+question). The layout is the one the engine sends (text first, question last). For each
+prompt it prints the share answered correctly and the share of the other sentences it
+declined.
 
-Run: ``uv run python benchmarks/bench_sub_prompt.py`` (60 + 30 + 30 sentences, about 4 minutes
-on 2 cores; ``--quick``: 4 + 2 + 2). ``--seed`` picks another set of sentences.
+Run: ``uv run python benchmarks/bench_sub_prompt.py`` (60 + 30 + 30 sentences, about 2.5 minutes
+on 2 free cores, model loading included; ``--quick``: 4 + 2 + 2). Every ratio it prints is
+informational. ``--seed`` picks another set of sentences.
 """
 
 from __future__ import annotations

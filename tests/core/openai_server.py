@@ -452,6 +452,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
+        done_sent = False
         try:
             self._event(chunk.delta({"role": "assistant", "content": ""}))
             for number, token in enumerate(planned):
@@ -470,12 +471,14 @@ class _Handler(BaseHTTPRequestHandler):
             if include_usage:
                 self._event(chunk.usage(reply.prompt_tokens, record.sent))
             # Marked before [DONE]: a client stops reading at [DONE], so a test can look at
-            # the record as soon as its stream ends. A failed write below still says so.
+            # the record as soon as its stream ends. A failed [DONE] write still says so.
             record.outcome = "complete"
             self._write_chunk(b"data: [DONE]\n\n")
+            done_sent = True
             self._write_chunk(b"")  # the chunked body's end
         except (ConnectionError, TimeoutError, OSError):
-            record.outcome = "client_closed"
+            if not done_sent:  # a client gone after [DONE] had read the whole reply
+                record.outcome = "client_closed"
             self.close_connection = True
 
     def _wait_for(self, gate: threading.Event | None) -> bool:

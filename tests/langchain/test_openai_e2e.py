@@ -21,7 +21,6 @@ from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_openai import ChatOpenAI
 from langgraph.graph import END, START, MessagesState, StateGraph
 
-from rlm_core.adapters import LOCAL_SERVER_TIMEOUT_S
 from rlm_langchain import ChatRLM, RLMRunnable
 from rlm_langchain.adapter import ChatModelAdapter
 
@@ -227,22 +226,30 @@ async def test_a_slow_local_server_gets_one_request_on_the_async_path_too(
     assert len(server.requests) == 1
 
 
-def test_local_servers_get_no_retries_and_a_long_default_timeout() -> None:
-    local = ChatOpenAI(base_url="http://127.0.0.1:8080/v1", api_key="x", model="m")  # type: ignore[arg-type]
+def test_local_servers_get_clients_without_retries_and_nothing_else_changed() -> None:
+    local = ChatOpenAI(base_url="http://127.0.0.1:8080/v1", api_key="x", model="m", timeout=30)  # type: ignore[arg-type]
     used = ChatModelAdapter(local).llm
     assert isinstance(used, ChatOpenAI) and used is not local
-    assert (used.max_retries, used.request_timeout) == (0, LOCAL_SERVER_TIMEOUT_S)
-    for client in (used.root_client, used.root_async_client):
-        assert (client.max_retries, client.timeout) == (0, LOCAL_SERVER_TIMEOUT_S)
+    for mine, theirs in (
+        (used.root_client, local.root_client),
+        (used.root_async_client, local.root_async_client),
+    ):
+        assert (mine.max_retries, mine.timeout) == (0, 30)  # the user's timeout stays
+        assert (theirs.max_retries, theirs.timeout) == (2, 30)  # the user's clients untouched
+        assert mine.base_url == theirs.base_url and mine.api_key == theirs.api_key
     assert used.client is used.root_client.chat.completions
     assert used.async_client is used.root_async_client.chat.completions
-    # The user's object and its clients are untouched.
-    assert (local.max_retries, local.request_timeout, local.root_client.max_retries) == (
-        None,
-        None,
-        2,
-    )
-    explicit = ChatOpenAI(base_url="http://localhost:8080/v1", api_key="x", model="m", timeout=5)  # type: ignore[arg-type]
-    assert ChatModelAdapter(explicit).llm.root_client.timeout == 5  # a timeout the user chose
+    assert used._get_llm_string() == local._get_llm_string()  # same fields, same cache key
+    assert ChatModelAdapter(used).llm is used  # already without retries: not copied again
+    no_timeout = ChatOpenAI(base_url="http://localhost:8080/v1", api_key="x", model="m")  # type: ignore[arg-type]
+    assert ChatModelAdapter(no_timeout).llm.root_client.timeout is None  # none stays none
     remote = ChatOpenAI(base_url="https://api.example.com/v1", api_key="x", model="m")  # type: ignore[arg-type]
     assert ChatModelAdapter(remote).llm is remote
+
+
+def test_a_local_base_url_from_the_environment_is_recognised(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:8080/v1")
+    from_env = ChatOpenAI(api_key="x", model="m")  # type: ignore[arg-type]
+    assert ChatModelAdapter(from_env).llm.root_client.max_retries == 0

@@ -69,14 +69,16 @@ SMALL_SUB_SYSTEM = (
     "not mention it, reply: NOT FOUND"
 )
 """The small profile's sub-call system prompt. On one-sentence needles the 0.5B model
-answered ``NOT FOUND`` to 7 of 60 with the core's prompt and to none with this one, at the
-price of 2 of 27 wrong answers to a sentence about something else (docs/local-model.md)."""
+answered ``NOT FOUND`` to 7 of 60 with the core's prompt and to none with this one; both
+declined 30 of 30 sentences about an unrelated key, but this one declined only 21 of 30 near
+misses (the key with one word changed), the core's 30 (``benchmarks/bench_sub_prompt.py``,
+docs/local-model.md)."""
 
 
 RESCUE_TERMS = 8
-"""How many of the question's search terms the rescue counts hits for. Terms come longest
-first, so a short rare word ("rope" in "How many units of rope were shipped in total?") is
-often fifth or later."""
+"""How many of the question's search terms the rescue counts hits for. Terms come
+distinctive-looking first, then longest first, so a short rare word is easily fifth or later
+("rope" in "How many units of rope were shipped in total, over all shipments?")."""
 
 
 def keywords(question: str, limit: int = RESCUE_TERMS) -> list[str]:

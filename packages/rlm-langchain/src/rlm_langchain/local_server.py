@@ -1,14 +1,13 @@
 """OpenAI-family chat models pointed at a server on this machine: no retries that queue
 generations.
 
-A local server (llama.cpp, Ollama, vLLM on 127.0.0.1) works through one request at a
-time. ``ChatOpenAI`` keeps the ``openai`` client's defaults unless told otherwise: two
-retries and a 600 s read timeout. When a call times out, the retry waits behind the
-abandoned generation, and the next one behind both. The RLM therefore drives a copy of such
-a model whose clients do not retry and, when no timeout was chosen, wait
-``LOCAL_SERVER_TIMEOUT_S``. The copy's clients come from the user's own clients
-(``with_options``), so their HTTP clients, headers and keys are kept, and the user's object
-is left as it was.
+A local server (llama.cpp, for one) often works through one request at a time.
+``ChatOpenAI`` keeps the ``openai`` client's two retries unless told otherwise, so a call
+that timed out was sent again behind the abandoned generation, and the next retry behind
+both. The RLM therefore drives a shallow copy of such a model whose clients do not retry.
+The copy's clients come from the user's own (``with_options(max_retries=0)``), so their
+timeouts, HTTP clients, headers and keys are kept; the model's fields and the user's
+object are left as they were.
 """
 
 from __future__ import annotations
@@ -17,45 +16,40 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
-from rlm_core.adapters import LOCAL_SERVER_TIMEOUT_S, is_local_url
+from rlm_core.adapters import is_local_url
 
 _CLIENTS = (("root_client", "client"), ("root_async_client", "async_client"))
 """(the ``openai`` client, its ``chat.completions`` resource) attribute pairs."""
 
 
-def _client_settings(llm: BaseChatModel) -> dict[str, Any] | None:
-    """The client settings ``llm`` should use against a local server, or ``None`` when it
-    is not an OpenAI-family model with a local base URL or already uses them."""
+def _base_url(llm: BaseChatModel, clients: list[Any]) -> str | None:
+    """The model's base URL: its ``openai_api_base`` field, else its clients' (set from
+    ``OPENAI_BASE_URL``, say)."""
     base = getattr(llm, "openai_api_base", None)
-    if not isinstance(base, str) or not is_local_url(base):
-        return None
-    if not hasattr(llm, "max_retries") or not hasattr(llm, "request_timeout"):
-        return None
-    timeout = llm.request_timeout
-    settings: dict[str, Any] = {
-        "max_retries": 0,
-        "timeout": LOCAL_SERVER_TIMEOUT_S if timeout is None else timeout,
-    }
-    if llm.max_retries == 0 and timeout is not None:
-        return None
-    return settings
+    if isinstance(base, str):
+        return base
+    for client in clients:
+        url = getattr(client, "base_url", None)
+        if url is not None:
+            return str(url)
+    return None
 
 
 def for_local_server(llm: BaseChatModel) -> BaseChatModel:
-    """``llm``, or for an OpenAI-family chat model whose base URL is on this machine, a copy
-    that does not retry (and waits up to ``LOCAL_SERVER_TIMEOUT_S`` unless told otherwise)."""
-    settings = _client_settings(llm)
-    if settings is None:
+    """``llm``, or for an OpenAI-family chat model whose base URL is on this machine and
+    whose clients retry, a copy whose clients do not."""
+    pairs = [(getattr(llm, root, None), root, resource) for root, resource in _CLIENTS]
+    present = [(client, root, resource) for client, root, resource in pairs if client is not None]
+    if not present or any(not hasattr(client, "with_options") for client, _, _ in present):
+        return llm  # not built on openai clients we can copy: left as the user built it
+    base = _base_url(llm, [client for client, _, _ in present])
+    if base is None or not is_local_url(base):
         return llm
-    clients = [(getattr(llm, root, None), root, resource) for root, resource in _CLIENTS]
-    if any(client is not None and not hasattr(client, "with_options") for client, _, _ in clients):
-        return llm  # clients of an unknown kind: leave the model as the user built it
-    copy = llm.model_copy(
-        update={"max_retries": 0, "request_timeout": settings["timeout"]}, deep=False
-    )
-    for client, root, resource in clients:
-        if client is not None:
-            local = client.with_options(**settings)
-            setattr(copy, root, local)
-            setattr(copy, resource, local.chat.completions)
+    if all(getattr(client, "max_retries", None) == 0 for client, _, _ in present):
+        return llm
+    copy = llm.model_copy(deep=False)
+    for client, root, resource in present:
+        local = client.with_options(max_retries=0)
+        setattr(copy, root, local)
+        setattr(copy, resource, local.chat.completions)
     return copy

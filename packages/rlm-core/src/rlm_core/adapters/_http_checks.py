@@ -20,16 +20,20 @@ default timeout: a CPU server can need minutes to read a long prompt."""
 
 
 def is_local_url(url: str) -> bool:
-    """Whether ``url`` names a server on this machine (``localhost``, ``0.0.0.0`` or a
-    loopback address). Such a server (llama.cpp, Ollama, vLLM) works through one request at
-    a time, so a client that retries a slow call queues the retry behind the abandoned one."""
+    """Whether ``url`` names a server on this machine (``localhost``, ``0.0.0.0``, ``::`` or
+    a loopback address, IPv4-mapped ones included). Such a server (llama.cpp, for one) often
+    works through one request at a time, so a client that retries a slow call queues the
+    retry behind the abandoned one."""
     host = urlsplit(url).hostname or ""
-    if host in ("localhost", "0.0.0.0"):
+    if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback or address.is_unspecified
 
 
 def join_url(base_url: str, path: str) -> str:
