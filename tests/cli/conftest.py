@@ -1,19 +1,10 @@
-"""Fixtures for CLI tests: a scripted OpenAI-compatible server on 127.0.0.1 and a corpus."""
+"""Fixtures for CLI tests: a corpus (the scripted server is in tests/conftest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from tests.core.openai_server import OpenAIServer
-
-
-@pytest.fixture
-def openai_server() -> Iterator[OpenAIServer]:
-    with OpenAIServer() as server:
-        yield server
 
 
 @pytest.fixture

@@ -64,6 +64,12 @@ class Reply:
     gate_after: int = 0
 
 
+TOKEN_DELAY = 0.002
+"""Seconds between streamed tokens in end-to-end tests: slow enough to interleave."""
+CAP_SLACK = 4
+"""Tokens the server may write after a client's cap before it sees the client hang up."""
+
+
 def runaway(tokens: int = 2000, *, start: str = "", token_delay: float = 0.005) -> Reply:
     """A long reply streamed whole whatever limit the request sets, like a local server
     that ignores ``max_completion_tokens``: ``start`` then ``tokens`` short tokens."""

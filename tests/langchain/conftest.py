@@ -16,6 +16,7 @@ from langchain_core.language_models.fake_chat_models import FakeMessagesListChat
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatResult
 from langchain_core.retrievers import BaseRetriever
+from langgraph.graph import END, START, MessagesState, StateGraph
 
 HERE = Path(__file__).parent
 LOOPBACK = ["127.0.0.1", "::1", "localhost"]
@@ -139,3 +140,17 @@ class Recorder(BaseCallbackHandler):
 @pytest.fixture
 def recorder() -> Recorder:
     return Recorder()
+
+
+def graph_of(node: Any) -> Any:
+    """A compiled one-node LangGraph graph over ``MessagesState``."""
+    builder = StateGraph(MessagesState)
+    builder.add_node("answer", node)
+    builder.add_edge(START, "answer")
+    builder.add_edge("answer", END)
+    return builder.compile()
+
+
+def streamed_texts(parts: list[tuple[BaseMessage, dict[str, Any]]]) -> list[str]:
+    """The non-empty message texts of a ``stream_mode="messages"`` stream."""
+    return [message.text for message, _ in parts if message.text]

@@ -12,20 +12,26 @@ closing the stream so that the server stops generating.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_openai import ChatOpenAI
-from langgraph.graph import END, START, MessagesState, StateGraph
+from langgraph.graph import MessagesState
 
 from rlm_langchain import ChatRLM, RLMRunnable
 from rlm_langchain.adapter import ChatModelAdapter
 
-from .conftest import CONTEXT, fenced
-from tests.core.openai_server import Delay, OpenAIServer, RecordedRequest, Reply, runaway
+from .conftest import CONTEXT, fenced, graph_of, streamed_texts
+from tests.core.openai_server import (
+    CAP_SLACK,
+    TOKEN_DELAY,
+    Delay,
+    OpenAIServer,
+    RecordedRequest,
+    Reply,
+    runaway,
+)
 
 QUESTION = "What is the vault code?"
 ANSWER = "The vault code is 4711."
@@ -33,41 +39,20 @@ ROOT_CODE = fenced(
     "hit = grep('vault code', window=10)\nprint(llm_query('Which code is named here? ' + str(hit)))"
 )
 SUB_REPLY = "The text names the code 4711."
-TOKEN_DELAY = 0.002
-CAP_SLACK = 4
-"""Tokens the server may write after the cap before it sees the client hang up."""
 
 
-@pytest.fixture
-def server() -> Iterator[OpenAIServer]:
-    with OpenAIServer() as running:
-        yield running
-
-
-def chat_openai(server: OpenAIServer) -> ChatOpenAI:
+def chat_openai(openai_server: OpenAIServer) -> ChatOpenAI:
     """``ChatOpenAI`` as a user points it at a local server (default retries and timeout)."""
-    return ChatOpenAI(base_url=server.base_url, api_key="x", model="local-model")  # type: ignore[arg-type]
+    return ChatOpenAI(base_url=openai_server.base_url, api_key="x", model="local-model")  # type: ignore[arg-type]
 
 
-def script_a_run(server: OpenAIServer) -> None:
+def script_a_run(openai_server: OpenAIServer) -> None:
     """Root writes code that makes one sub-call, then answers; all streamed token by token."""
-    server.enqueue(
+    openai_server.enqueue(
         Reply(ROOT_CODE, token_delay=TOKEN_DELAY),
         Reply(SUB_REPLY, token_delay=TOKEN_DELAY),
         Reply(f"FINAL: {ANSWER}", token_delay=TOKEN_DELAY),
     )
-
-
-def graph_of(node: Any) -> Any:
-    builder = StateGraph(MessagesState)
-    builder.add_node("answer", node)
-    builder.add_edge(START, "answer")
-    builder.add_edge("answer", END)
-    return builder.compile()
-
-
-def streamed_texts(parts: list[tuple[BaseMessage, dict[str, Any]]]) -> list[str]:
-    return [message.text for message, _ in parts if message.text]
 
 
 def contents(request: RecordedRequest, role: str) -> list[str]:
@@ -80,10 +65,10 @@ PROMPT = ChatPromptTemplate.from_messages(
 
 
 def test_langgraph_messages_mode_streams_only_the_answer_token_by_token(
-    server: OpenAIServer,
+    openai_server: OpenAIServer,
 ) -> None:
-    script_a_run(server)
-    chain = PROMPT | ChatRLM(llm=chat_openai(server), context=CONTEXT)
+    script_a_run(openai_server)
+    chain = PROMPT | ChatRLM(llm=chat_openai(openai_server), context=CONTEXT)
 
     def answer(state: MessagesState) -> dict[str, list[BaseMessage]]:
         return {"messages": [chain.invoke({"messages": state["messages"]})]}
@@ -99,19 +84,19 @@ def test_langgraph_messages_mode_streams_only_the_answer_token_by_token(
     assert leaked == []
     assert all(meta["langgraph_node"] == "answer" for _, meta in parts)
     # Every model call went to the server as a stream: root, sub-call, root.
-    requests = server.requests
+    requests = openai_server.requests
     assert len(requests) == 3 and all(r.wants_stream for r in requests)
-    assert [s.outcome for s in server.streams] == ["complete"] * 3
+    assert [s.outcome for s in openai_server.streams] == ["complete"] * 3
 
 
-def test_the_query_reaches_the_root_as_the_last_human_message(server: OpenAIServer) -> None:
-    script_a_run(server)
-    chain = PROMPT | ChatRLM(llm=chat_openai(server), context=CONTEXT)
+def test_the_query_reaches_the_root_as_the_last_human_message(openai_server: OpenAIServer) -> None:
+    script_a_run(openai_server)
+    chain = PROMPT | ChatRLM(llm=chat_openai(openai_server), context=CONTEXT)
 
     reply = chain.invoke({"messages": [HumanMessage(QUESTION)]})
 
     assert reply.text == ANSWER
-    first_root = server.requests[0]
+    first_root = openai_server.requests[0]
     (system,) = contents(first_root, "system")
     users = contents(first_root, "user")
     assert "Be brief." in system  # system text goes to the system message
@@ -120,49 +105,49 @@ def test_the_query_reaches_the_root_as_the_last_human_message(server: OpenAIServ
     assert transcript == []
     assert not any("Be brief." in text for text in users)
     # The sub-call is a plain question: no conversation system text, no root prompt.
-    sub_call = server.requests[1]
+    sub_call = openai_server.requests[1]
     assert all("Be brief." not in m["content"] for m in sub_call.body["messages"])
 
 
 def test_a_root_reply_the_server_does_not_stop_is_cut_at_max_tokens(
-    server: OpenAIServer,
+    openai_server: OpenAIServer,
 ) -> None:
     """The server ignores ``max_completion_tokens`` and would write 2000 tokens; the client
     reads a few past the cap of 8, closes the stream, and the server stops generating."""
-    server.enqueue(runaway(2000), Reply("FINAL: 4711", token_delay=TOKEN_DELAY))
-    chat = ChatRLM(llm=chat_openai(server), context=CONTEXT, max_tokens=8)
+    openai_server.enqueue(runaway(2000), Reply("FINAL: 4711", token_delay=TOKEN_DELAY))
+    chat = ChatRLM(llm=chat_openai(openai_server), context=CONTEXT, max_tokens=8)
 
     assert chat.invoke(QUESTION).text == "4711"
 
-    first = server.streams[0]
-    assert server.wait_until(lambda _: first.ended)
+    first = openai_server.streams[0]
+    assert openai_server.wait_until(lambda _: first.ended)
     assert first.request.body["max_completion_tokens"] == 8  # what ChatOpenAI sends
     assert first.planned == 2000
     assert first.client_closed
     assert 8 <= first.sent <= 8 + 1 + CAP_SLACK
-    assert server.streams[1].outcome == "complete"
-    assert len(server.requests) == 2  # nothing retried
-    assert server.wait_until(lambda s: s.open_connections <= 1)
+    assert openai_server.streams[1].outcome == "complete"
+    assert len(openai_server.requests) == 2  # nothing retried
+    assert openai_server.wait_until(lambda s: s.open_connections <= 1)
 
 
-async def test_the_async_path_cuts_the_runaway_reply_too(server: OpenAIServer) -> None:
-    server.enqueue(runaway(2000), Reply("FINAL: 4711", token_delay=TOKEN_DELAY))
-    chat = ChatRLM(llm=chat_openai(server), context=CONTEXT, max_tokens=8)
+async def test_the_async_path_cuts_the_runaway_reply_too(openai_server: OpenAIServer) -> None:
+    openai_server.enqueue(runaway(2000), Reply("FINAL: 4711", token_delay=TOKEN_DELAY))
+    chat = ChatRLM(llm=chat_openai(openai_server), context=CONTEXT, max_tokens=8)
 
     assert (await chat.ainvoke(QUESTION)).text == "4711"
 
-    first = server.streams[0]  # wait with the event loop free to close the stream
-    assert await asyncio.to_thread(server.wait_until, lambda _: first.ended)
+    first = openai_server.streams[0]  # wait with the event loop free to close the stream
+    assert await asyncio.to_thread(openai_server.wait_until, lambda _: first.ended)
     assert first.client_closed
     assert 8 <= first.sent <= 8 + 1 + CAP_SLACK
-    assert len(server.requests) == 2
+    assert len(openai_server.requests) == 2
 
 
 async def test_async_langgraph_messages_mode_streams_only_the_answer(
-    server: OpenAIServer,
+    openai_server: OpenAIServer,
 ) -> None:
-    script_a_run(server)
-    chat = ChatRLM(llm=chat_openai(server), context=CONTEXT)
+    script_a_run(openai_server)
+    chat = ChatRLM(llm=chat_openai(openai_server), context=CONTEXT)
 
     async def answer(state: MessagesState) -> dict[str, list[BaseMessage]]:
         return {"messages": [await chat.ainvoke(state["messages"])]}
@@ -177,9 +162,9 @@ async def test_async_langgraph_messages_mode_streams_only_the_answer(
     assert "".join(texts) == ANSWER and len(texts) > 2
 
 
-def test_an_rlm_runnable_node_does_not_leak_inner_tokens(server: OpenAIServer) -> None:
-    script_a_run(server)
-    rlm = RLMRunnable(llm=chat_openai(server), context=CONTEXT)
+def test_an_rlm_runnable_node_does_not_leak_inner_tokens(openai_server: OpenAIServer) -> None:
+    script_a_run(openai_server)
+    rlm = RLMRunnable(llm=chat_openai(openai_server), context=CONTEXT)
 
     def answer(state: MessagesState) -> dict[str, list[BaseMessage]]:
         return {"messages": [AIMessage(rlm.invoke(state["messages"][-1].text))]}
@@ -189,13 +174,13 @@ def test_an_rlm_runnable_node_does_not_leak_inner_tokens(server: OpenAIServer) -
     )
 
     assert streamed_texts(parts) == [ANSWER]  # the node's answer, no token of its model calls
-    assert len(server.requests) == 3 and all(r.wants_stream for r in server.requests)
+    assert len(openai_server.requests) == 3 and all(r.wants_stream for r in openai_server.requests)
 
 
-def test_without_nostream_the_same_server_would_leak_tokens(server: OpenAIServer) -> None:
+def test_without_nostream_the_same_server_would_leak_tokens(openai_server: OpenAIServer) -> None:
     """The control: ChatOpenAI itself in a node streams every token of its reply."""
-    server.enqueue(Reply(ROOT_CODE, token_delay=TOKEN_DELAY))
-    model = chat_openai(server)
+    openai_server.enqueue(Reply(ROOT_CODE, token_delay=TOKEN_DELAY))
+    model = chat_openai(openai_server)
 
     def answer(state: MessagesState) -> dict[str, list[BaseMessage]]:
         return {"messages": [model.invoke(state["messages"])]}
@@ -206,24 +191,28 @@ def test_without_nostream_the_same_server_would_leak_tokens(server: OpenAIServer
 
 
 def test_a_slow_local_server_gets_one_request_not_a_queue_of_retries(
-    server: OpenAIServer,
+    openai_server: OpenAIServer,
 ) -> None:
     """A call that times out is not retried onto the server behind the abandoned one."""
-    server.enqueue(*[Delay(2.0, then=Reply("FINAL: late"))] * 3)
-    slow = ChatOpenAI(base_url=server.base_url, api_key="x", model="local-model", timeout=0.5)  # type: ignore[arg-type]
+    openai_server.enqueue(*[Delay(2.0, then=Reply("FINAL: late"))] * 3)
+    slow = ChatOpenAI(
+        base_url=openai_server.base_url, api_key="x", model="local-model", timeout=0.5
+    )  # type: ignore[arg-type]
     with pytest.raises(Exception, match=r"(?i)timed? ?out"):
         ChatRLM(llm=slow, context=CONTEXT).invoke(QUESTION)
-    assert len(server.requests) == 1
+    assert len(openai_server.requests) == 1
 
 
 async def test_a_slow_local_server_gets_one_request_on_the_async_path_too(
-    server: OpenAIServer,
+    openai_server: OpenAIServer,
 ) -> None:
-    server.enqueue(*[Delay(2.0, then=Reply("FINAL: late"))] * 3)
-    slow = ChatOpenAI(base_url=server.base_url, api_key="x", model="local-model", timeout=0.5)  # type: ignore[arg-type]
+    openai_server.enqueue(*[Delay(2.0, then=Reply("FINAL: late"))] * 3)
+    slow = ChatOpenAI(
+        base_url=openai_server.base_url, api_key="x", model="local-model", timeout=0.5
+    )  # type: ignore[arg-type]
     with pytest.raises(Exception, match=r"(?i)timed? ?out"):
         await ChatRLM(llm=slow, context=CONTEXT).ainvoke(QUESTION)
-    assert len(server.requests) == 1
+    assert len(openai_server.requests) == 1
 
 
 def test_local_servers_get_clients_without_retries_and_nothing_else_changed() -> None:

@@ -14,11 +14,11 @@ from typing import Any
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGenerationChunk
-from langgraph.graph import END, START, MessagesState, StateGraph
+from langgraph.graph import MessagesState
 
 from rlm_langchain import ChatRLM, RLMRunnable
 
-from .conftest import DOCS, KeywordRetriever, Recorder, fenced
+from .conftest import DOCS, KeywordRetriever, Recorder, fenced, graph_of, streamed_texts
 
 ANSWER = "It happened in 1969."
 ROOT_CODE = fenced(
@@ -102,25 +102,13 @@ async def test_astream_events_v2() -> None:
     assert end["data"]["output"].text == ANSWER
 
 
-def _graph_of(node: Any) -> Any:
-    builder = StateGraph(MessagesState)
-    builder.add_node("answer", node)
-    builder.add_edge(START, "answer")
-    builder.add_edge("answer", END)
-    return builder.compile()
-
-
-def _streamed_texts(parts: list[tuple[BaseMessage, dict[str, Any]]]) -> list[str]:
-    return [message.text for message, _ in parts if message.text]
-
-
 def test_langgraph_messages_mode_streams_only_the_chat_rlm_answer(recorder: Recorder) -> None:
     chat = _chat()
 
     def answer(state: MessagesState) -> dict[str, list[BaseMessage]]:
         return {"messages": [chat.invoke(state["messages"])]}
 
-    graph = _graph_of(answer)
+    graph = graph_of(answer)
     parts = list(
         graph.stream(
             {"messages": [HumanMessage("When was the moon landing?")]},
@@ -128,7 +116,7 @@ def test_langgraph_messages_mode_streams_only_the_chat_rlm_answer(recorder: Reco
             config={"callbacks": [recorder]},
         )
     )
-    texts = _streamed_texts(parts)
+    texts = streamed_texts(parts)
     assert "".join(texts) == ANSWER and len(texts) > 1  # token by token, code never shown
     (chat_run,) = [run for run in recorder.of("chat") if run.name == "ChatRLM"]
     inner = [run for run in recorder.runs if run.parent_run_id == chat_run.run_id]
@@ -141,14 +129,14 @@ async def test_langgraph_async_messages_mode_streams_only_the_answer() -> None:
     async def answer(state: MessagesState) -> dict[str, list[BaseMessage]]:
         return {"messages": [await chat.ainvoke(state["messages"])]}
 
-    graph = _graph_of(answer)
+    graph = graph_of(answer)
     parts = [
         part
         async for part in graph.astream(
             {"messages": [HumanMessage("When?")]}, stream_mode="messages"
         )
     ]
-    texts = _streamed_texts(parts)
+    texts = streamed_texts(parts)
     assert "".join(texts) == ANSWER and len(texts) > 1
 
 
@@ -159,9 +147,9 @@ def test_langgraph_messages_mode_hides_an_rlm_runnable_nodes_inner_models() -> N
         return {"messages": [AIMessage(rlm.invoke(state["messages"][-1].text))]}
 
     parts = list(
-        _graph_of(answer).stream({"messages": [HumanMessage("When?")]}, stream_mode="messages")
+        graph_of(answer).stream({"messages": [HumanMessage("When?")]}, stream_mode="messages")
     )
-    assert _streamed_texts(parts) == [ANSWER]
+    assert streamed_texts(parts) == [ANSWER]
 
 
 def test_without_nostream_langgraph_would_stream_inner_tokens() -> None:
@@ -171,10 +159,8 @@ def test_without_nostream_langgraph_would_stream_inner_tokens() -> None:
     def answer(state: MessagesState) -> dict[str, list[BaseMessage]]:
         return {"messages": [model.invoke(state["messages"])]}
 
-    parts = list(
-        _graph_of(answer).stream({"messages": [HumanMessage("q")]}, stream_mode="messages")
-    )
-    assert len(_streamed_texts(parts)) > 1
+    parts = list(graph_of(answer).stream({"messages": [HumanMessage("q")]}, stream_mode="messages"))
+    assert len(streamed_texts(parts)) > 1
 
 
 class _GatedRoot(GenericFakeChatModel):
