@@ -406,27 +406,12 @@ class SubcallRunner:
         results = [""] * count
         state = self.state
 
-        temperature = self.settings.temperature
-
         async def run(item: tuple[int, _Call]) -> None:
             index, call = item
             state.start_step(call.step)  # now: the time queued is not the call's
             token = current_step.set(call.step)  # in_step(), minus a generator
             try:
-                native = getattr(call.adapter, "acomplete", None)
-                if call.recursive or native is None:
-                    results[index] = await self._arun_uncached(call)
-                    return
-                # _arun_uncached, one coroutine fewer per call: this runs 256 at a time
-                try:
-                    reply = await native(
-                        call.messages, max_tokens=call.max_tokens, temperature=temperature
-                    )
-                    response = check_response(reply, call.adapter)
-                except BaseException as error:
-                    self._fail(call, error)
-                    raise
-                results[index] = self._finish(call, response.text, response)
+                results[index] = await self._arun_uncached(call)
             except Exception as error:
                 results[index] = error_marker(error)
             finally:
