@@ -74,10 +74,10 @@ class Conversation:
     engine: BoundEngine
     binding: _TurnBinding
     used_at: float
+    pool: SessionPool[Conversation]
+    """The pool told when a turn ends (it marks the conversation used and may evict)."""
     turns: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
-    pool: SessionPool[Conversation] | None = None
-    """The pool told when a turn ends (it marks the conversation used and may evict)."""
 
     def run(
         self,
@@ -153,8 +153,7 @@ class Conversation:
             yield
         finally:
             self.lock.release()
-            if self.pool is not None:
-                self.pool.turn_ended(self)
+            self.pool.turn_ended(self)
 
     def _bind(
         self,
@@ -206,7 +205,7 @@ class RLMSessions(SessionPool[Conversation]):
         if found is None:
             binding = _TurnBinding()
             engine = spec.bind(None, binding.dispatch)
-            opened = Conversation(engine.rlm.session(), engine, binding, now, pool=self)
+            opened = Conversation(engine.rlm.session(), engine, binding, now, self)
             found = self.add(conversation_id, opened)
             if found is not opened:  # a parallel first turn opened it meanwhile
                 opened.session.close()
