@@ -190,28 +190,26 @@ def test_without_nostream_the_same_server_would_leak_tokens(openai_server: OpenA
     assert len(texts) > 5 and any("grep" in text for text in texts)
 
 
+def slow_server_model(server: OpenAIServer) -> ChatOpenAI:
+    """``ChatOpenAI`` with a 0.5 s timeout, against a server that takes 2 s for every reply."""
+    server.enqueue(*[Delay(2.0, then=Reply("FINAL: late"))] * 3)
+    return ChatOpenAI(base_url=server.base_url, api_key="x", model="m", timeout=0.5)  # type: ignore[arg-type]
+
+
 def test_a_slow_local_server_gets_one_request_not_a_queue_of_retries(
     openai_server: OpenAIServer,
 ) -> None:
     """A call that times out is not retried onto the server behind the abandoned one."""
-    openai_server.enqueue(*[Delay(2.0, then=Reply("FINAL: late"))] * 3)
-    slow = ChatOpenAI(
-        base_url=openai_server.base_url, api_key="x", model="local-model", timeout=0.5
-    )  # type: ignore[arg-type]
     with pytest.raises(Exception, match=r"(?i)timed? ?out"):
-        ChatRLM(llm=slow, context=CONTEXT).invoke(QUESTION)
+        ChatRLM(llm=slow_server_model(openai_server), context=CONTEXT).invoke(QUESTION)
     assert len(openai_server.requests) == 1
 
 
 async def test_a_slow_local_server_gets_one_request_on_the_async_path_too(
     openai_server: OpenAIServer,
 ) -> None:
-    openai_server.enqueue(*[Delay(2.0, then=Reply("FINAL: late"))] * 3)
-    slow = ChatOpenAI(
-        base_url=openai_server.base_url, api_key="x", model="local-model", timeout=0.5
-    )  # type: ignore[arg-type]
     with pytest.raises(Exception, match=r"(?i)timed? ?out"):
-        await ChatRLM(llm=slow, context=CONTEXT).ainvoke(QUESTION)
+        await ChatRLM(llm=slow_server_model(openai_server), context=CONTEXT).ainvoke(QUESTION)
     assert len(openai_server.requests) == 1
 
 
