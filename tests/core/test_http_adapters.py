@@ -287,7 +287,7 @@ def test_slow_reply_times_out(openai_server: OpenAIServer) -> None:
 
 def test_timeout_is_retried(openai_server: OpenAIServer) -> None:
     openai_server.enqueue(Delay(2.0), Reply("fast this time"))
-    with make(openai_server, timeout=0.2, max_retries=1) as adapter:
+    with make(openai_server, timeout=0.2, max_retries=1, retry_timeouts=True) as adapter:
         assert adapter.complete(MESSAGES).text == "fast this time"
 
 
@@ -465,6 +465,7 @@ def test_url_credentials_are_not_shown(openai_server: OpenAIServer) -> None:
         ({"max_retries": 1.5}, "max_retries"),
         ({"backoff_base": -0.1}, "backoff_base"),
         ({"response_parser": "nope"}, "response_parser"),
+        ({"retry_timeouts": "no"}, "retry_timeouts"),
     ],
 )
 def test_invalid_options_raise_config_error(options: dict[str, Any], fragment: str) -> None:

@@ -45,11 +45,26 @@ def _fit_to_model(adapter: Any, options: RLMOptions) -> tuple[RLMOptions, str | 
     return options.merged({"profile": profile}), why
 
 
-def _summary(options: RLMOptions, why: str | None) -> dict[str, Any]:
-    """The settings record of the trace, saying when the profile was chosen automatically."""
+def _summary(
+    options: RLMOptions, why: str | None, adapter: Any, subcall_adapter: Any
+) -> dict[str, Any]:
+    """The settings record of the trace, saying when the profile was chosen automatically
+    and which adapter options were chosen for where the model runs (``defaults_chosen``)."""
     summary = options.summary()
     if why is not None:
         summary["profile_chosen"] = {"automatically": True, "why": why}
+    roles = (
+        {"root": adapter}
+        if subcall_adapter is adapter
+        else {"root": adapter, "sub": subcall_adapter}
+    )
+    chosen = {
+        role: dict(defaults)
+        for role, model in roles.items()
+        if isinstance(defaults := getattr(model, "defaults_chosen", None), dict) and defaults
+    }
+    if chosen:
+        summary["adapter_defaults"] = chosen
     return summary
 
 
@@ -120,7 +135,7 @@ class RLM:
             prompts=prompts,
             tools=chosen.tools or {},
             prices=_prices(policy, chosen.prices or {}, adapter, self.subcall_adapter),
-            chosen=_summary(fitted, why),
+            chosen=_summary(fitted, why, adapter, self.subcall_adapter),
         )
 
     @property

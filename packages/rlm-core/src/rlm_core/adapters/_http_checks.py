@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 import math
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from rlm_core.errors import ConfigError
@@ -34,6 +35,29 @@ def is_local_url(url: str) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
     return address.is_loopback or address.is_unspecified
+
+
+REMOTE_SERVER_TIMEOUT_S = 60.0
+"""Seconds a model call to another machine may take unless told otherwise."""
+
+
+def server_defaults(
+    base_url: str, timeout: float | None, retry_timeouts: bool | None
+) -> tuple[float, bool, dict[str, Any]]:
+    """``timeout`` and ``retry_timeouts`` with those left unset (``None``) chosen for where
+    the server runs, and what was chosen because it runs on this machine (with ``why``)."""
+    local = is_local_url(base_url)
+    chosen: dict[str, Any] = {}
+    if timeout is None:
+        timeout = chosen["timeout"] = LOCAL_SERVER_TIMEOUT_S if local else REMOTE_SERVER_TIMEOUT_S
+    if retry_timeouts is None:
+        retry_timeouts = chosen["retry_timeouts"] = not local
+    if local and chosen:
+        chosen["why"] = (
+            "the server is on this machine: it may need minutes for a long prompt, and a "
+            "retried call would queue behind the abandoned one"
+        )
+    return timeout, retry_timeouts, chosen if local else {}
 
 
 def join_url(base_url: str, path: str) -> str:
@@ -106,6 +130,6 @@ def check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
         raise ConfigError(f"{name} must be {wanted} (or None to choose by model), got {value!r}")
 
 
-def check_optional_flag(name: str, value: object) -> None:
+def check_optional_flag(name: str, value: object, none_means: str = "choose by model") -> None:
     if value is not None and not isinstance(value, bool):
-        raise ConfigError(f"{name} must be True, False or None (choose by model), got {value!r}")
+        raise ConfigError(f"{name} must be True, False or None ({none_means}), got {value!r}")

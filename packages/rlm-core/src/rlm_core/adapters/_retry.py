@@ -46,6 +46,9 @@ class RetryPolicy:
     backoff_base: float = 0.5
     backoff_max: float = 20.0
     retry_statuses: frozenset[int] = RETRY_STATUSES
+    retry_timeouts: bool = True
+    """Whether a request that timed out after it was sent is tried again (a connect
+    timeout always is: the server never saw that request)."""
 
     def allows_retry(self, attempt: int) -> bool:
         """Whether another attempt may follow failed attempt number ``attempt``."""

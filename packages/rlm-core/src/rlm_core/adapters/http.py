@@ -69,8 +69,9 @@ class ChatOptions(TypedDict, total=False):
     headers: Mapping[str, str] | None
     payload_builder: PayloadBuilder | None
     response_parser: ResponseParser | None
-    timeout: float
+    timeout: float | None
     max_retries: int
+    retry_timeouts: bool | None
     backoff_base: float
     backoff_max: float
     extra_body: Mapping[str, Any] | None
@@ -86,6 +87,13 @@ class GenericChatAdapter:
     and one ``httpx.AsyncClient`` per event loop serves ``acomplete``, so
     connections are reused. Status 429/500/502/503/504, timeouts and dropped
     connections are retried with exponential backoff, honouring ``Retry-After``.
+
+    A server on this machine (``localhost``, a loopback address; llama.cpp, say) gets
+    other defaults, recorded in ``defaults_chosen`` and in each run's trace: ``timeout``
+    600 s instead of 60 s (a CPU server can need minutes to read a long prompt), and a
+    call that timed out is not sent again (the server would still be working on the
+    abandoned one, and the retry would queue behind it). Pass ``timeout`` or
+    ``retry_timeouts`` to choose yourself.
     Close with ``close()``/``aclose()`` or use ``with``/``async with``.
     """
 
@@ -101,13 +109,19 @@ class GenericChatAdapter:
         headers: Mapping[str, str] | None = None,
         payload_builder: PayloadBuilder | None = None,
         response_parser: ResponseParser | None = None,
-        timeout: float = 60.0,
+        timeout: float | None = None,
         max_retries: int = 3,
         backoff_base: float = 0.5,
         backoff_max: float = 20.0,
         extra_body: Mapping[str, Any] | None = None,
+        retry_timeouts: bool | None = None,
     ) -> None:
         _http_checks.check_url(base_url)
+        _http_checks.check_optional_flag("retry_timeouts", retry_timeouts, "choose by server")
+        timeout, retry_timeouts, self.defaults_chosen = _http_checks.server_defaults(
+            base_url, timeout, retry_timeouts
+        )
+        """Options left unset and chosen because the server is on this machine (``why``)."""
         if not isinstance(path, str):
             raise ConfigError(f"path must be a string such as '/chat/completions', got {path!r}")
         _http_checks.check_text("model", model)
@@ -124,7 +138,12 @@ class GenericChatAdapter:
         self.path = path
         self.model = model
         self.timeout = float(timeout)
-        self.retry_policy = RetryPolicy(max_retries, float(backoff_base), float(backoff_max))
+        self.retry_policy = RetryPolicy(
+            max_retries,
+            float(backoff_base),
+            float(backoff_max),
+            retry_timeouts=retry_timeouts,
+        )
         self.payload_builder: PayloadBuilder = payload_builder or build_openai_payload
         self.response_parser: ResponseParser = response_parser or parse_openai_response
         self._build_payload = bind_payload_builder(self.payload_builder)
@@ -246,11 +265,18 @@ class GenericChatAdapter:
 
     def _after_transport_error(self, exc: httpx.TransportError, attempt: int) -> float:
         """Return the wait before a retry, or raise ``AdapterError``."""
-        if isinstance(exc, _RETRYABLE_ERRORS) and self.retry_policy.allows_retry(attempt):
+        if self._retries(exc) and self.retry_policy.allows_retry(attempt):
             delay = self.retry_policy.delay(attempt)
             self._log_retry(type(exc).__name__, attempt, delay)
             return delay
         raise self._transport_error(exc, attempts=attempt + 1) from exc
+
+    def _retries(self, exc: httpx.TransportError) -> bool:
+        """Whether a request that failed with ``exc`` may be sent again."""
+        if not isinstance(exc, _RETRYABLE_ERRORS):
+            return False
+        sent = isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout)
+        return self.retry_policy.retry_timeouts or not sent
 
     def _log_retry(self, reason: str, attempt: int, delay: float) -> None:
         logger.info(
@@ -326,8 +352,9 @@ class GenericChatAdapter:
     def _transport_error(self, exc: httpx.TransportError, *, attempts: int) -> AdapterError:
         tries = f"{attempts} attempt" + ("s" if attempts > 1 else "")
         if isinstance(exc, httpx.TimeoutException):
+            kept = "" if self.retry_policy.retry_timeouts else ", not retried: retry_timeouts=False"
             message = (
-                f"POST {self.url} timed out (timeout={self.timeout:g}s, {tries}); "
+                f"POST {self.url} timed out (timeout={self.timeout:g}s, {tries}{kept}); "
                 "raise timeout=... or check that the server is responsive"
             )
         elif isinstance(exc, httpx.ConnectError):
