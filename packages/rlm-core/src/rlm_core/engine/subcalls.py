@@ -11,12 +11,8 @@ to the event loop; replies are written to the cache by a background thread
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import queue
-import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from functools import partial
 
 from rlm_core.adapters.base import (
     ModelAdapter,
@@ -27,9 +23,9 @@ from rlm_core.adapters.base import (
 )
 from rlm_core.cache import FileCache
 from rlm_core.engine.cache_writes import writes_for
-from rlm_core.engine.idle_threads import run_on_idle
 from rlm_core.engine.loop_fanout import LoopFanOut
 from rlm_core.engine.settings import RunState
+from rlm_core.engine.thread_fanout import run_on_lanes
 from rlm_core.engine.tokens import context_window_of, estimate_tokens
 from rlm_core.errors import PolicyError, SubcallTooLargeError
 from rlm_core.events import current_step, in_step
@@ -53,24 +49,6 @@ class _Call:
     recursive: bool
     instruction: str | None
     text: str
-
-
-class _Countdown:
-    """Set once ``count`` parties have called ``count_down``."""
-
-    def __init__(self, count: int) -> None:
-        self._left = count
-        self._lock = threading.Lock()
-        self._done = threading.Event()
-
-    def count_down(self) -> None:
-        with self._lock:
-            self._left -= 1
-            if self._left == 0:
-                self._done.set()
-
-    def wait(self) -> None:
-        self._done.wait()
 
 
 def error_marker(error: BaseException) -> str:
@@ -226,9 +204,9 @@ class SubcallRunner:
             return None
         return writes.get(call.cache_key)
 
-    def _serve_hit(self, call: _Call, hit: str) -> None:
+    def _serve_hit(self, call: _Call, hit: str) -> str:
         call.step.cache_hit = True
-        self._finish(call, hit, None)
+        return self._finish(call, hit, None)
 
     def _finish(self, call: _Call, text: str, response: ModelResponse | None) -> str:
         step = call.step
@@ -289,59 +267,29 @@ class SubcallRunner:
         parent_id: int | None,
         depth: int,
     ) -> list[str]:
-        """Run a batch on ``max_concurrent_subcalls`` lanes: threads kept between batches
-        (``idle_threads``) that each take the next item, prepare it and call the model.
+        """Run a batch on ``max_concurrent_subcalls`` lanes (``run_on_lanes``): each lane
+        prepares its next item, reads the cache and calls the model.
 
-        The calling thread only hands out the work and waits: it holds no lock the lanes
-        need, so a lane whose call ends starts its next one at once (preparing every item
-        up front here measured worse: the lanes queued for the interpreter lock behind it).
+        Preparing every item up front here measured worse: the lanes queued for the
+        interpreter lock behind the thread that prepared them.
         """
-        count = len(texts)
-        results = [""] * count
-        lanes = min(self.settings.max_concurrent_subcalls, count)
-        feed: queue.SimpleQueue[int | None] = queue.SimpleQueue()
-        stop = threading.Event()  # the caller was interrupted: the items left are skipped
-        ended = _Countdown(lanes)
-        escaped: list[BaseException] = []
+        results = [""] * len(texts)
 
-        def one(index: int) -> str:
+        def one(index: int) -> None:
             try:
                 call = self._prepare(texts[index], instruction, model, max_tokens, parent_id, depth)
                 hit = self._cached(call)
                 if hit is not None:
                     self.state.start_step(call.step)
-                    self._serve_hit(call, hit)
-                    return hit
-                return self._run_missed(call)
+                    results[index] = self._serve_hit(call, hit)
+                else:
+                    results[index] = self._run_missed(call)
             except Exception as error:  # PolicyError included: other items keep their answers
-                return error_marker(error)
-
-        def lane(context: contextvars.Context) -> None:
-            try:
-                while (index := feed.get()) is not None:
-                    if not stop.is_set():
-                        results[index] = context.run(one, index)
-            except BaseException as error:  # e.g. SystemExit raised by an adapter
-                escaped.append(error)
-            finally:
-                ended.count_down()
+                results[index] = error_marker(error)
 
         if self.cache_writes is not None:
             self.cache_writes.refresh()  # here, not in the first lane while the others queue
-        for index in range(count):
-            feed.put(index)
-        for _ in range(lanes):
-            feed.put(None)
-        for _ in range(lanes):  # each lane in its own copy of the caller's context
-            run_on_idle(partial(lane, contextvars.copy_context()))
-        try:
-            ended.wait()
-        except BaseException:
-            stop.set()
-            ended.wait()  # nothing of this batch runs on after it returns
-            raise
-        if escaped:
-            raise escaped[0]
+        run_on_lanes(len(texts), self.settings.max_concurrent_subcalls, one)
         return results
 
     def _run_missed(self, call: _Call) -> str:
