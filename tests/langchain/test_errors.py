@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from langchain_core.language_models.fake import FakeListLLM
+from langchain_core.messages import SystemMessage
 
 from rlm_langchain import RLMRunnable
 
@@ -49,6 +50,16 @@ def test_bad_inputs() -> None:
         rlm.invoke(5)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="query is empty"):
         rlm.invoke("  ")
+
+
+@pytest.mark.parametrize("value", [[], [SystemMessage("Be brief.")], {"query": []}])
+async def test_a_message_list_without_a_question_says_so(value: object) -> None:
+    rlm = RLMRunnable(llm=scripted("FINAL: x"), context=CONTEXT)
+    needs = r"RLMRunnable needs a non-empty user \(human\) message"
+    with pytest.raises(ValueError, match=needs):
+        rlm.invoke(value)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=needs):
+        await rlm.ainvoke(value)  # type: ignore[arg-type]
 
 
 def test_rlm_options_are_validated_early() -> None:

@@ -85,7 +85,7 @@ def query_text(value: Any) -> tuple[str, Preamble]:
         text = value.to_string()
     elif isinstance(value, BaseMessage):
         text = str(value.text)
-    elif isinstance(value, list) and value and all(isinstance(m, BaseMessage) for m in value):
+    elif isinstance(value, list) and all(isinstance(m, BaseMessage) for m in value):
         text, preamble = split_conversation(value, who="RLMRunnable")
     else:
         raise TypeError(f"the query must be a str, got {type(value).__name__}; {INPUT_HELP}")
