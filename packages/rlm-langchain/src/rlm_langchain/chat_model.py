@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
@@ -37,9 +37,11 @@ from rlm_langchain.fingerprint import (
 from rlm_langchain.inputs import NOTHING_FOUND, coerce_context, is_empty
 from rlm_langchain.progress import dispatch_event
 from rlm_langchain.run_stream import (
+    ChunkShaper,
     astream_run,
     child_config,
     stream_run,
+    streaming_allowed,
 )
 from rlm_langchain.sessions import (
     Conversation,
@@ -155,7 +157,9 @@ class ChatRLM(BaseChatModel):
 
         ``invoke`` under a streaming callback (``astream_events``, LangGraph's messages
         mode) then runs ``_generate``, which has the run manager and sends the answer
-        as this run's token; ``stream`` / ``astream`` are overridden for the same reason.
+        as this run's tokens when LangChain would stream (``streaming_allowed``, so not
+        under ``disable_streaming``); ``stream`` / ``astream`` are overridden for the
+        same reason.
         """
         return False
 
@@ -263,6 +267,18 @@ class ChatRLM(BaseChatModel):
         message = reply_message(answer, trace, self.model_name, stop or self.stop, run_id)
         return last_chunk(message, streamed)
 
+    def _token_shaper(
+        self, run_manager: Any, kwargs: dict[str, Any], *, async_api: bool = False
+    ) -> ChunkShaper | None:
+        """How ``invoke`` sends the answer as this run's tokens, or ``None`` when it sends
+        none: no run manager, or streaming off for the call (``disable_streaming``,
+        ``stream=False``), as in ``BaseChatModel``'s invoke."""
+        if run_manager is None:
+            return None
+        if not streaming_allowed(self, async_api=async_api, **{"stream": True, **kwargs}):
+            return None
+        return ChunkShaper(self, run_manager.run_id)
+
     # -- sync -------------------------------------------------------------------------------
     def _generate(
         self,
@@ -271,10 +287,12 @@ class ChatRLM(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        shape = self._token_shaper(run_manager, kwargs)
         chunk: ChatGenerationChunk | None = None
         for piece in self._stream(messages, stop, run_manager, **kwargs):
-            if run_manager is not None:
-                run_manager.on_llm_new_token(piece.message.text, chunk=piece)
+            if shape is not None and run_manager is not None:
+                token = shape(piece)
+                run_manager.on_llm_new_token(token.message.text, chunk=token)
             chunk = piece if chunk is None else chunk + piece
         return chat_result(chunk)
 
@@ -309,7 +327,11 @@ class ChatRLM(BaseChatModel):
         stop: list[str] | None = None,
         **kwargs: Any,
     ) -> Iterator[AIMessageChunk]:
-        """Stream the answer as this run's chunks; inner calls are child runs of it."""
+        """Stream the answer as this run's chunks; inner calls are child runs of it. With
+        streaming off (``disable_streaming``) the whole reply comes as one ``invoke``."""
+        if not streaming_allowed(self, async_api=False, **{**kwargs, "stream": True}):
+            yield cast("AIMessageChunk", self.invoke(input, config, stop=stop, **kwargs))
+            return
         yield from stream_run(self, input, with_conversation_metadata(config), stop, kwargs)
 
     def _stream(
@@ -359,10 +381,12 @@ class ChatRLM(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        shape = self._token_shaper(run_manager, kwargs, async_api=True)
         chunk: ChatGenerationChunk | None = None
         async for piece in self._astream(messages, stop, run_manager, **kwargs):
-            if run_manager is not None:
-                await run_manager.on_llm_new_token(piece.message.text, chunk=piece)
+            if shape is not None and run_manager is not None:
+                token = shape(piece)
+                await run_manager.on_llm_new_token(token.message.text, chunk=token)
             chunk = piece if chunk is None else chunk + piece
         return chat_result(chunk)
 
@@ -375,6 +399,10 @@ class ChatRLM(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[AIMessageChunk]:
         """Async ``stream``: the answer as this run's chunks, inner calls as child runs."""
+        if not streaming_allowed(self, async_api=True, **{**kwargs, "stream": True}):
+            reply = await self.ainvoke(input, config, stop=stop, **kwargs)
+            yield cast("AIMessageChunk", reply)
+            return
         config = with_conversation_metadata(config)
         async for chunk in astream_run(self, input, config, stop, kwargs):
             yield chunk

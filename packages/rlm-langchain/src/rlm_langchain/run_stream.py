@@ -4,7 +4,11 @@
 its run manager, so the RLM's inner model and retriever calls would start new
 root runs and its custom events would go nowhere. These functions open the run
 the same way (callbacks, tags, metadata, invocation params) and pass the run
-manager on; each chunk is reported as a token of that run.
+manager on; each chunk is reported as a token of that run. Like
+``BaseChatModel.stream`` they take the model's ``rate_limiter`` once per call
+and give chunks content blocks under ``output_version="v1"``; whether a call
+streams at all (``disable_streaming``) is LangChain's own decision
+(``streaming_allowed``).
 """
 
 from __future__ import annotations
@@ -27,6 +31,46 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import ensure_config
 from langchain_core.utils.function_calling import convert_to_json_schema
 from langchain_core.utils.utils import LC_ID_PREFIX
+
+
+def streaming_allowed(model: BaseChatModel, *, async_api: bool, **kwargs: Any) -> bool:
+    """Whether LangChain streams this call of ``model`` (no to ``disable_streaming=True``,
+    to ``"tool_calling"`` with tools bound, to ``stream=False``), asked of
+    ``BaseChatModel._should_stream`` itself: ``ChatRLM`` overrides that method only to keep
+    ``_generate_with_cache`` off the streaming branch that has no run manager."""
+    return BaseChatModel._should_stream(model, async_api=async_api, **kwargs)
+
+
+class ChunkShaper:
+    """Gives a run's chunks the shape ``BaseChatModel.stream`` gives them: the run's message
+    id, and under ``output_version="v1"`` content blocks, indexed as LangChain indexes them."""
+
+    def __init__(self, model: BaseChatModel, run_id: UUID) -> None:
+        self._id = message_id(run_id)
+        self._blocks = model.output_version == "v1"
+        self._index = -1
+        self._block_type = ""
+
+    def __call__(self, chunk: ChatGenerationChunk) -> ChatGenerationChunk:
+        """``chunk`` as the run streams it (a new chunk; ``chunk`` is left as it is)."""
+        message = chunk.message
+        update: dict[str, Any] = {}
+        if message.id is None:
+            update["id"] = self._id
+        if self._blocks:
+            blocks: list[dict[str, Any]] = [dict(block) for block in message.content_blocks]
+            for block in blocks:
+                if block["type"] != self._block_type:
+                    self._block_type = block["type"]
+                    self._index += 1
+                block.setdefault("index", self._index)
+            update["content"] = blocks
+            update["response_metadata"] = {**message.response_metadata, "output_version": "v1"}
+        if not update:
+            return chunk
+        return ChatGenerationChunk(
+            message=message.model_copy(update=update), generation_info=chunk.generation_info
+        )
 
 
 def child_config(
@@ -112,12 +156,6 @@ def _finish(chunks: list[ChatGenerationChunk]) -> LLMResult:
     return LLMResult(generations=[[merged]] if merged is not None else [])
 
 
-def _tag(chunk: ChatGenerationChunk, run_id: UUID) -> AIMessageChunk:
-    if chunk.message.id is None:
-        chunk.message.id = message_id(run_id)
-    return cast("AIMessageChunk", chunk.message)
-
-
 def stream_run(
     model: BaseChatModel,
     input: LanguageModelInput,
@@ -130,10 +168,14 @@ def stream_run(
     messages, configure, start, kwargs = _run_arguments(model, input, config, stop, kwargs)
     manager = CallbackManager.configure(**configure)
     (run_manager,) = manager.on_chat_model_start(model._serialized, [messages], **start)
+    if model.rate_limiter is not None:
+        model.rate_limiter.acquire(blocking=True)
+    shape = ChunkShaper(model, run_manager.run_id)
     chunks: list[ChatGenerationChunk] = []
     try:
-        for chunk in model._stream(messages, stop=stop, run_manager=run_manager, **kwargs):
-            message = _tag(chunk, run_manager.run_id)
+        for piece in model._stream(messages, stop=stop, run_manager=run_manager, **kwargs):
+            chunk = shape(piece)
+            message = cast("AIMessageChunk", chunk.message)
             run_manager.on_llm_new_token(message.text, chunk=chunk)
             chunks.append(chunk)
             yield message
@@ -155,10 +197,14 @@ async def astream_run(
     messages, configure, start, kwargs = _run_arguments(model, input, config, stop, kwargs)
     manager = AsyncCallbackManager.configure(**configure)
     (run_manager,) = await manager.on_chat_model_start(model._serialized, [messages], **start)
+    if model.rate_limiter is not None:
+        await model.rate_limiter.aacquire(blocking=True)
+    shape = ChunkShaper(model, run_manager.run_id)
     chunks: list[ChatGenerationChunk] = []
     try:
-        async for chunk in model._astream(messages, stop=stop, run_manager=run_manager, **kwargs):
-            message = _tag(chunk, run_manager.run_id)
+        async for piece in model._astream(messages, stop=stop, run_manager=run_manager, **kwargs):
+            chunk = shape(piece)
+            message = cast("AIMessageChunk", chunk.message)
             await run_manager.on_llm_new_token(message.text, chunk=chunk)
             chunks.append(chunk)
             yield message
