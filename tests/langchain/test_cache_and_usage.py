@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from langchain_core.caches import InMemoryCache
@@ -11,8 +12,10 @@ from langchain_core.globals import set_llm_cache
 from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
 from langchain_core.messages import AIMessage
 from langchain_core.messages.ai import UsageMetadata
+from langchain_core.outputs import ChatResult
+from pydantic import PrivateAttr
 
-from rlm_langchain import ChatRLM
+from rlm_langchain import ChatRLM, RLMSessions
 
 from .conftest import DOCS, KeywordRetriever, fenced, scripted
 
@@ -110,3 +113,62 @@ async def test_usage_is_counted_once_when_streamed() -> None:
     assert usage.usage_metadata == {
         "root-model": {"input_tokens": 10, "output_tokens": 4, "total_tokens": 14}
     }
+
+
+# A counter kept in the REPL: each turn of a conversation adds one.
+COUNT = (fenced("x = globals().get('x', 0) + 1\nprint(x)"), "FINAL_VAR: x")
+
+
+def test_conversation_turns_never_come_from_the_cache(llm_cache: InMemoryCache) -> None:
+    sessions = RLMSessions()
+    chat = ChatRLM(llm=scripted(*COUNT), context="alpha", sessions=sessions)
+    first = {"configurable": {"session_id": "first"}}
+    second = {"configurable": {"thread_id": "second"}}
+    try:
+        assert chat.invoke("count", config=first).text == "1"
+        assert chat.invoke("count", config=first).text == "2"  # the turn ran in its REPL
+        assert chat.invoke("count", config=second).text == "1"  # not the other's answer
+    finally:
+        sessions.close_all()
+
+
+async def test_async_conversation_turns_never_come_from_the_cache(
+    llm_cache: InMemoryCache,
+) -> None:
+    sessions = RLMSessions()
+    chat = ChatRLM(llm=scripted(*COUNT), context="alpha", sessions=sessions)
+    config = {"configurable": {"session_id": "a"}}
+    try:
+        assert (await chat.ainvoke("count", config=config)).text == "1"
+        assert (await chat.ainvoke("count", config=config)).text == "2"
+    finally:
+        sessions.close_all()
+
+
+class CountingChatModel(FakeMessagesListChatModel):
+    """A scripted fake chat model that counts its calls (outside its fields, which are part
+    of the cache key)."""
+
+    _calls: int = PrivateAttr(default=0)
+
+    @property
+    def calls(self) -> int:
+        return self._calls
+
+    def _generate(self, *args: Any, **kwargs: Any) -> ChatResult:
+        self._calls += 1
+        return super()._generate(*args, **kwargs)
+
+
+def test_a_run_over_a_retriever_skips_the_cache_unless_asked(llm_cache: InMemoryCache) -> None:
+    """The index behind a retriever can change between calls while the key stays the same."""
+    root = CountingChatModel(responses=[AIMessage(content=reply) for reply in ROOT_REPLIES])
+    retriever = KeywordRetriever(documents=DOCS)
+    searching = ChatRLM(llm=root, context="alpha", retriever=retriever)
+    assert searching.invoke("first word?").text == "alpha"
+    assert searching.invoke("first word?").text == "alpha"
+    assert root.calls == 4  # both runs called the root model (code, then the answer)
+    opted_in = ChatRLM(llm=root, context="alpha", retriever=retriever, cache=True)
+    assert opted_in.invoke("first word?").text == "alpha"
+    assert opted_in.invoke("first word?").text == "alpha"
+    assert root.calls == 6  # the second answer came from the cache

@@ -8,7 +8,7 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import ConfigurableField, RunnablePassthrough
 
-from rlm_core import AdapterError, Policy, Trace
+from rlm_core import Policy, Trace
 from rlm_langchain import RLMProgress, RLMResult, RLMRunnable
 
 from .conftest import (
@@ -152,7 +152,7 @@ async def test_ainvoke_never_takes_the_sync_model_path() -> None:
         llm=root, sub_llm=async_scripted("x"), context=CONTEXT, parallel_subcalls=True
     )
     assert await rlm.ainvoke("code?") == "4711"
-    with pytest.raises(AdapterError, match="sync model path"):
+    with pytest.raises(AssertionError, match="sync model path"):
         RLMRunnable(llm=async_scripted("FINAL: no"), context=CONTEXT).invoke("q")
 
 

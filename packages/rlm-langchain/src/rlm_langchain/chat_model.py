@@ -35,6 +35,8 @@ from rlm_langchain.fingerprint import (
     retriever_fingerprint,
 )
 from rlm_langchain.inputs import NOTHING_FOUND, coerce_context, is_empty
+from rlm_langchain.llm_cache import uses_llm_cache
+from rlm_langchain.model_errors import araising_model_errors, raising_model_errors
 from rlm_langchain.progress import dispatch_event
 from rlm_langchain.run_stream import (
     ChunkShaper,
@@ -162,6 +164,38 @@ class ChatRLM(BaseChatModel):
         same reason.
         """
         return False
+
+    def _generate_with_cache(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        """``BaseChatModel``'s, without the LLM cache for runs it cannot key (``llm_cache``)."""
+        model = self._as_cached(run_manager)
+        return BaseChatModel._generate_with_cache(model, messages, stop, run_manager, **kwargs)
+
+    async def _agenerate_with_cache(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        model = self._as_cached(run_manager)
+        return await BaseChatModel._agenerate_with_cache(
+            model, messages, stop, run_manager, **kwargs
+        )
+
+    def _as_cached(self, run_manager: Any) -> ChatRLM:
+        """This model, or a copy with ``cache=False`` for a run the LLM cache must skip."""
+        metadata = None if run_manager is None else run_manager.inheritable_metadata
+        if self.cache is False or uses_llm_cache(
+            self.cache, sessions=self.sessions, retriever=self.retriever, run_metadata=metadata
+        ):
+            return self
+        return self.model_copy(update={"cache": False})
 
     def _spec(self, call_options: dict[str, Any] | None = None) -> EngineSpec:
         options = dict(self.rlm_options)
@@ -334,6 +368,7 @@ class ChatRLM(BaseChatModel):
             return
         yield from stream_run(self, input, with_conversation_metadata(config), stop, kwargs)
 
+    @raising_model_errors
     def _stream(
         self,
         messages: list[BaseMessage],
@@ -407,6 +442,7 @@ class ChatRLM(BaseChatModel):
         async for chunk in astream_run(self, input, config, stop, kwargs):
             yield chunk
 
+    @araising_model_errors
     async def _astream(
         self,
         messages: list[BaseMessage],

@@ -26,6 +26,11 @@ from rlm_langchain.engine import (
     run_end_of,
 )
 from rlm_langchain.inputs import NOTHING_FOUND, RLMRequest, coerce_context, is_empty, parse_input
+from rlm_langchain.model_errors import (
+    araising_model_errors,
+    model_errors_as_raised,
+    raising_model_errors,
+)
 from rlm_langchain.progress import RLMProgress, dispatch_event
 from rlm_langchain.sessions import Conversation, RLMSessions, conversation_id_of
 
@@ -181,6 +186,7 @@ class RLMRunnable(RunnableSerializable[RLMInput, RLMOutput]):
     def invoke(self, input: RLMInput, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         return self._call_with_config(self._invoke, input, config, run_type="chain", **kwargs)
 
+    @model_errors_as_raised()
     def _invoke(
         self,
         value: Any,
@@ -242,6 +248,7 @@ class RLMRunnable(RunnableSerializable[RLMInput, RLMOutput]):
     ) -> Iterator[Any]:
         yield from self._transform_stream_with_config(input, self._transform, config, **kwargs)
 
+    @raising_model_errors
     def _transform(
         self,
         inputs: Iterator[Any],
@@ -282,6 +289,7 @@ class RLMRunnable(RunnableSerializable[RLMInput, RLMOutput]):
         ):
             yield chunk
 
+    @araising_model_errors
     async def _atransform(
         self,
         inputs: AsyncIterator[Any],
