@@ -6,7 +6,8 @@ interpreter with no access to the host unless the host grants it.
 - Helpers are host (external) functions; ``ctx`` is a ``ClassInstance`` proxy whose public
   ``Context`` methods run on the host (``ctx.find`` returns ``(start, end, text)`` named tuples).
 - ``SHOW_VARS()`` is rewritten to pass the variables bound so far (monty has no ``globals()``).
-- Limits: ``duration_seconds`` (execution time per exec, helper time excluded), ``memory_mb``
+- Limits: ``duration_seconds`` (execution time per exec, helper time excluded; sleeps wait
+  on the host, ``duration_seconds`` in all per exec, see ``monty_sleep``), ``memory_mb``
   (sandbox heap), ``max_recursion_depth``, ``max_helper_calls`` (host round trips per session).
   Monty 1.x has no allocation-count limit.
 - A timeout or a crashed worker discards the session; a new one is started with ``P``,
@@ -26,6 +27,7 @@ from rlm_core.errors import ConfigError, ReplError
 from rlm_core.repl.base import DEFAULT_MAX_OUTPUT_CHARS, ExecResult, OutputBuffer
 from rlm_core.repl.context_helpers import describe_variables
 from rlm_core.repl.monty_names import bound_names, pass_variables_to_show_vars
+from rlm_core.repl.monty_sleep import REFUSED, SleepBudget
 
 if TYPE_CHECKING:
     from rlm_core.repl.context_helpers import ContextHelpers
@@ -105,6 +107,7 @@ class MontyREPL:
             "max_recursion_depth": max_recursion_depth,
             "max_suspensions": max_helper_calls,
         }
+        self._sleeps = SleepBudget(float(duration_seconds), self._monty.NOT_HANDLED)
         self._helpers: dict[str, Any] = dict(toolkit.namespace())
         self._helpers["SHOW_VARS"] = self._show_vars
         self._host_values: dict[str, Any] = {}
@@ -122,7 +125,9 @@ class MontyREPL:
 
     # -- sessions ------------------------------------------------------------------------------
     def _open_session(self) -> Any:
-        session = self._pool.checkout(limits=self._limits).__enter__()
+        session = self._pool.checkout(
+            limits=self._limits, os_policy={"sleep": "call_host"}
+        ).__enter__()
         context = self.toolkit.context
         proxy = self._monty.ClassInstance(context, allowed_methods=set(CONTEXT_METHODS))
         session.feed_run("pass", inputs={"P": context.text, "ctx": proxy, **self._host_values})
@@ -153,23 +158,32 @@ class MontyREPL:
             if tree is not None and "SHOW_VARS" in code:
                 code = pass_variables_to_show_vars(tree, self._names - {"P", "ctx"})
             error: str | None = None
+            self._sleeps.start_exec()
             try:
                 value = self._session.feed_run(
                     code,
                     external_lookup=self._helpers,
                     print_callback=lambda _stream, text: buffer.write(text),
+                    os=self._sleeps,
                 )
                 if value is not None:
                     buffer.write(repr(value) + "\n")
             except (monty.MontySyntaxError, monty.MontyRuntimeError) as exc:
                 error = _short(exc.display())
-                if "TimeoutError" in exc.display("type-msg").split(":", 1)[0]:
+                if self._timed_out(exc.display("type-msg")):
                     error += "\n" + self._restart()
             except monty.MontyCrashedError as exc:
                 error = f"the sandbox worker crashed ({exc}).\n{self._restart()}"
             if tree is not None:
                 self._names |= bound_names(tree)
             return ExecResult(stdout=buffer.getvalue(), error=error, truncated=buffer.dropped > 0)
+
+    def _timed_out(self, message: str) -> bool:
+        """Whether Monty stopped the code for running too long (its heap is then in doubt),
+        not for a sleep refused by the budget (the session is fine)."""
+        if "TimeoutError" not in message.split(":", 1)[0]:
+            return False
+        return not (self._sleeps.refused and REFUSED in message)
 
     def get(self, name: str) -> Any:
         if not isinstance(name, str) or not name.isidentifier():
