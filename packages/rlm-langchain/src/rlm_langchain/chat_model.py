@@ -35,6 +35,7 @@ from rlm_langchain.fingerprint import (
     retriever_fingerprint,
 )
 from rlm_langchain.inputs import NOTHING_FOUND, coerce_context, is_empty
+from rlm_langchain.keywords import collect_rlm_options, field_names, with_positional_llm
 from rlm_langchain.llm_cache import uses_llm_cache
 from rlm_langchain.model_errors import araising_model_errors, raising_model_errors
 from rlm_langchain.progress import dispatch_event
@@ -54,6 +55,12 @@ from rlm_langchain.sessions import (
 from rlm_langchain.tool_calls import normalise_tool_choice, reply_model
 
 _NOT_RLM_OPTIONS = frozenset({"stream", "tools", "tool_choice"})
+UNUSED_STANDARD_PARAMETERS = frozenset(
+    {"timeout", "max_retries", "api_key", "base_url", "streaming"}
+)
+"""LangChain's standard parameters that mean nothing here, accepted so generic code can
+build a ``ChatRLM``: it sends no request itself (the wrapped models keep their own client
+settings) and ``invoke`` always sends the answer's tokens to streaming callbacks."""
 
 
 def query_of(messages: list[BaseMessage]) -> str:
@@ -69,9 +76,12 @@ class ChatRLM(BaseChatModel):
     ``llm`` writes the code, ``sub_llm`` answers sub-calls, and the data comes
     from ``context`` (str, list of str or Documents) and/or ``retriever``.
     ``max_tokens`` caps each root step (``RLM(max_output_tokens)``); ``stop``
-    cuts the answer. Keyword arguments of ``invoke`` / ``bind`` are RLM options
-    for that call. Engine events are sent as ``rlm.<type>`` custom events of
-    this run, and every model and retriever call is a child run of it.
+    cuts the answer. Other keywords are RLM options (LangChain's standard
+    ``timeout``, ``max_retries``, ``api_key``, ``base_url`` and ``streaming`` are
+    accepted and unused: set client settings on the wrapped models). Keyword
+    arguments of ``invoke`` / ``bind`` are RLM options for that call. Engine events
+    are sent as ``rlm.<type>`` custom events of this run, and every model and
+    retriever call is a child run of it.
 
     Token usage: the inner model calls report their own usage, so the reply's
     ``usage_metadata`` is left empty (no double counting); the run's total is in
@@ -107,6 +117,10 @@ class ChatRLM(BaseChatModel):
     def _check_inputs(cls, values: Any) -> Any:
         if not isinstance(values, dict):
             return values
+        values = {
+            key: value for key, value in values.items() if key not in UNUSED_STANDARD_PARAMETERS
+        }
+        values = collect_rlm_options("ChatRLM", values, field_names(cls.model_fields))
         if "llm" not in values:
             raise ValueError("ChatRLM needs llm=<a LangChain chat model> as its root model")
         require_chat_model(values["llm"], "llm")
@@ -117,16 +131,11 @@ class ChatRLM(BaseChatModel):
             coerce_context(values["context"])
         elif values.get("retriever") is None:
             raise ValueError("ChatRLM needs data to search: pass context=... and/or retriever=...")
-        values = dict(values)
-        options = check_rlm_options(values.get("rlm_options"))
-        values["rlm_options"] = check_rlm_options(
-            {"options": values.pop("options", None), **options}
-        )
         return values
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         with config_errors_unwrapped():
-            super().__init__(*args, **kwargs)
+            super().__init__(**with_positional_llm("ChatRLM", args, kwargs))
 
     @model_validator(mode="after")
     def _check_engine(self) -> ChatRLM:

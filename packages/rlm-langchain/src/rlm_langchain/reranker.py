@@ -12,6 +12,8 @@ from pydantic import ConfigDict, Field, model_validator
 
 from rlm_core import ListwiseReranker, TournamentReranker
 from rlm_langchain.adapter import ChatModelAdapter, require_chat_model
+from rlm_langchain.engine import config_errors_unwrapped
+from rlm_langchain.keywords import check_keywords, field_names, with_positional_llm
 
 
 class LLMReranker(BaseDocumentCompressor):
@@ -47,9 +49,17 @@ class LLMReranker(BaseDocumentCompressor):
     @model_validator(mode="before")
     @classmethod
     def _check_llm(cls, values: Any) -> Any:
-        if isinstance(values, dict) and "llm" in values:
-            require_chat_model(values["llm"], "llm")
+        if not isinstance(values, dict):
+            return values
+        check_keywords("LLMReranker", values, field_names(cls.model_fields))
+        if "llm" not in values:
+            raise ValueError("LLMReranker needs llm=<a LangChain chat model> to rank with")
+        require_chat_model(values["llm"], "llm")
         return values
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        with config_errors_unwrapped():
+            super().__init__(**with_positional_llm("LLMReranker", args, kwargs))
 
     @model_validator(mode="after")
     def _check_sizes(self) -> LLMReranker:

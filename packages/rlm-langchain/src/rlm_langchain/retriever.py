@@ -16,7 +16,8 @@ from langchain_core.runnables import RunnableConfig
 from pydantic import ConfigDict, Field, model_validator
 
 from rlm_langchain.adapter import require_chat_model
-from rlm_langchain.engine import EngineSpec, check_rlm_options, config_errors_unwrapped
+from rlm_langchain.engine import EngineSpec, config_errors_unwrapped
+from rlm_langchain.keywords import collect_rlm_options, field_names
 
 RANK_QUERY = (
     "Search query: {query}\n\n"
@@ -75,6 +76,7 @@ class RLMRetriever(BaseRetriever):
     def _check_inputs(cls, values: Any) -> Any:
         if not isinstance(values, dict):
             return values
+        values = collect_rlm_options("RLMRetriever", values, field_names(cls.model_fields))
         if (values.get("base_retriever") is None) == (values.get("documents") is None):
             raise ValueError(
                 "RLMRetriever needs exactly one source of candidates: base_retriever=... "
@@ -91,11 +93,6 @@ class RLMRetriever(BaseRetriever):
         k = values.get("k", 4)
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ValueError(f"k must be a positive int, got {k!r}")
-        values = dict(values)
-        options = check_rlm_options(values.get("rlm_options"))
-        values["rlm_options"] = check_rlm_options(
-            {"options": values.pop("options", None), **options}
-        )
         return values
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -26,6 +26,7 @@ from rlm_langchain.engine import (
     run_end_of,
 )
 from rlm_langchain.inputs import NOTHING_FOUND, RLMRequest, coerce_context, is_empty, parse_input
+from rlm_langchain.keywords import collect_rlm_options, field_names, with_positional_llm
 from rlm_langchain.model_errors import (
     araising_model_errors,
     model_errors_as_raised,
@@ -36,17 +37,6 @@ from rlm_langchain.sessions import Conversation, RLMSessions, conversation_id_of
 
 RLMInput = str | dict[str, Any] | PromptValue
 RLMOutput = str | RLMResult
-
-_FIELDS = (
-    "llm",
-    "sub_llm",
-    "retriever",
-    "context",
-    "return_trace",
-    "rlm_options",
-    "sessions",
-    "name",
-)
 
 
 class RLMQuestion(BaseModel):
@@ -100,8 +90,7 @@ class RLMRunnable(RunnableSerializable[RLMInput, RLMOutput]):
     def _collect_options(cls, values: Any) -> Any:
         if not isinstance(values, dict):
             return values
-        extra = {key: value for key, value in values.items() if key not in _FIELDS}
-        known = {key: value for key, value in values.items() if key in _FIELDS}
+        known = collect_rlm_options("RLMRunnable", values, field_names(cls.model_fields))
         if "llm" not in known:
             raise ValueError("RLMRunnable needs llm=<a LangChain chat model>")
         require_chat_model(known["llm"], "llm")
@@ -110,13 +99,11 @@ class RLMRunnable(RunnableSerializable[RLMInput, RLMOutput]):
         resolve_retriever(known.get("retriever"))
         if known.get("context") is not None:
             coerce_context(known["context"])
-        options = {**check_rlm_options(known.get("rlm_options")), **extra}
-        known["rlm_options"] = check_rlm_options(options)
         return known
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         with config_errors_unwrapped():
-            super().__init__(*args, **kwargs)
+            super().__init__(**with_positional_llm("RLMRunnable", args, kwargs))
 
     @model_validator(mode="after")
     def _check_engine(self) -> RLMRunnable:
