@@ -92,6 +92,23 @@ def test_max_consecutive_errors_finalizes_and_success_resets_the_count(backend: 
         make(FakeAdapter(script=[code("1/0")]), backend, policy=policy).run("q", "text")
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_same_failing_code_again_counts_as_another_failed_step(backend: str) -> None:
+    # The repeat is not run again, but a model sending it is stuck: it counts toward the limit.
+    policy = Policy(max_steps=40, max_consecutive_errors=2, on_limit="raise")
+    rlm = make(FakeAdapter(default=code("1/0")), backend, policy=policy)
+    with pytest.raises(ConsecutiveErrorsExceeded, match="2 code steps in a row failed") as caught:
+        rlm.run("q", "text")
+    trace = caught.value.trace
+    assert trace is not None
+    assert len(trace.of_kind("repl_exec")) == 1 and len(trace.of_kind("root_call")) == 2
+    adapter = FakeAdapter(default=code("1/0"))
+    adapter.add_rule("Stop now", "FINAL: gave up")
+    answer, trace = make(adapter, backend, policy=Policy(max_consecutive_errors=3)).run("q", "t")
+    assert answer == "gave up"
+    assert "3 code steps in a row failed" in trace.metadata["finalize"]["reason"]
+
+
 def test_prices_give_a_cost_per_step_and_for_the_run() -> None:
     adapter = PricedAdapter(script=[code("x = llm_query('hi')"), "FINAL: done"])
     adapter.add_rule("You are a sub-LLM", "sub")

@@ -258,6 +258,12 @@ class RootLoop:
                 feedback = prompts.REPEATED_FAILING_CODE if last_failed else prompts.REPEATED_CODE
                 reason = "the same failing code again" if last_failed else "the same code again"
                 state.emit("guard", depth=self.depth, reason=reason)
+                if last_failed:  # not run again, but the model is stuck: one more failed step
+                    try:
+                        state.budget.record_exec(False)
+                    except PolicyError as error:
+                        history.add_turn(reply, feedback)
+                        return (yield from self._finalize_on_limit(history, error))
             elif parsed.has_final:
                 answer, feedback = self._accept_final(parsed, subcalls_before)
                 if answer is not None:
