@@ -113,6 +113,15 @@ def test_a_run_without_an_answer_says_so_in_the_answer_and_the_trace() -> None:
     assert async_trace.metadata["no_answer"] is True  # type: ignore[attr-defined]
 
 
+def test_a_finalize_reply_naming_a_missing_variable_is_no_answer_not_the_line() -> None:
+    rlm, _ = make_rlm(["FINAL_VAR: nope"] * 4, policy=Policy(max_steps=3))
+    answer, trace = rlm.run("q", CTX)  # three refused replies, then the finalize call
+    assert answer == NO_ANSWER and trace.metadata["no_answer"] is True
+    assert trace.metadata["finalize"]["outcome"] == "empty_answer"
+    rlm, _ = make_rlm([code("answer = 'kept'"), "FINAL_VAR: nope"], policy=Policy(max_steps=1))
+    assert rlm.run("q", CTX)[0] == "kept"  # an answer variable still counts
+
+
 def test_a_real_answer_is_not_flagged() -> None:
     rlm, _ = make_rlm([code("x = 1"), "FINAL: 7141"])
     answer, trace = rlm.run("q", CTX)

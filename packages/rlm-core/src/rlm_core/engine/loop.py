@@ -487,6 +487,8 @@ class RootLoop:
             if answer is not None:
                 return answer
             return result.stdout.strip() if result.ok else ""
+        if parsed.final_var is not None:  # names a variable that does not exist: no answer
+            return self._answer_from_variables() or ""
         return self._answer_from_variables() or reply.strip()
 
     def _record_finalize(self, reason: str, outcome: str, **details: str) -> None:
