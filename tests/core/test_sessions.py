@@ -127,8 +127,12 @@ def test_limits_apply_per_turn_and_the_session_total_caps_the_turns() -> None:
     rlm, _ = make([code("x = 1"), "FINAL: one", "FINAL: two"], "python")
     with rlm.session(max_total_tokens=1) as session:
         session.run("q1", "text")
-        with pytest.raises(MaxTokensExceeded, match="session used its token budget"):
+        with pytest.raises(MaxTokensExceeded, match="session used its token budget") as caught:
             session.run("q2")
+    refused = caught.value.trace  # the refused turn has a trace too, like any failed run
+    assert refused is not None and refused.query == "q2" and refused.steps == []
+    assert refused.metadata["turn"] == 2
+    assert refused.error is not None and refused.error.startswith("MaxTokensExceeded: ")
     with pytest.raises(SessionError, match="max_total_tokens"):
         rlm.session(max_total_tokens=0)
 
@@ -166,6 +170,50 @@ def test_saving_a_function_is_a_clear_error(backend: str, tmp_path: Path) -> Non
     saved = json.loads((tmp_path / "s.json").read_text())
     assert saved["variables"] == {"kept": [1, 2]}
     assert saved["skipped"] == ["helper"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_int_too_long_for_json_is_unsaveable_and_an_earlier_save_stays_whole(
+    backend: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "s.json"
+    rlm, _ = make([code("kept = 1"), "FINAL: a", code("big = [10**5000]"), "FINAL: b"], backend)
+    with rlm.session() as session:
+        session.run("q1", "text")
+        session.save(path)
+        first = path.read_text()
+        session.run("q2")
+        with pytest.raises(SessionError, match=r"not plain data.*4300 digits.*: big;"):
+            session.save(path)
+        assert path.read_text() == first  # the refused save did not touch the file
+        session.save(path, skip_unsaveable=True)
+        with pytest.raises(SessionError, match="cannot save the session to"):
+            session.save(tmp_path / "no such folder" / "s.json", skip_unsaveable=True)
+    saved = json.loads(path.read_text())
+    assert saved["variables"] == {"kept": 1} and saved["skipped"] == ["big"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.json"]  # no temporary files left
+
+
+def test_restoring_reserved_helper_or_odd_names_is_a_damaged_file(tmp_path: Path) -> None:
+    def lookup(key: str) -> str:
+        """A tool."""
+        return key
+
+    rlm, _ = make([code("print(fine)"), "FINAL: ok"], "python", tools=[lookup])
+    good = {"format": "rlm-session", "version": 1, "turns": [], "skipped": []}
+    good["contexts"] = [{"text": "ctx", "starts": [0], "lengths": [3], "separator": "\n"}]
+    path = tmp_path / "s.json"
+    for name in ("P", "llm_query", "history", "FINAL", "lookup", "1bad name", "class", "_x"):
+        path.write_text(json.dumps({**good, "variables": {"fine": 1, name: "x"}}))
+        with pytest.raises(SessionError, match=rf"is damaged: .*cannot restore.*{name!r}"):
+            rlm.session(restore=path)
+    path.write_text(json.dumps({**good, "variables": ["fine"]}))
+    with pytest.raises(SessionError, match="is damaged: its variables are not a dict"):
+        rlm.session(restore=path)
+    path.write_text(json.dumps({**good, "variables": {"fine": 1}}))
+    with rlm.session(restore=path) as session:
+        session.run("q")
+        assert session.repl is not None and session.repl.get("fine") == 1
 
 
 def test_restoring_something_else_is_a_clear_error(tmp_path: Path) -> None:

@@ -11,6 +11,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import keyword
+import os
+import sys
+import tempfile
 import threading
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -25,6 +29,7 @@ from rlm_core.engine.event_stream import astream_events, stream_events
 from rlm_core.engine.run import RunSession
 from rlm_core.engine.settings import EngineSettings
 from rlm_core.engine.structured import OutputSpec
+from rlm_core.engine.toolkit import Toolkit
 from rlm_core.engine.workspace import Workspace
 from rlm_core.errors import ContextError, MaxTokensExceeded, SessionError
 from rlm_core.events import Event, EventBus, Listener
@@ -174,12 +179,16 @@ class Session:
         try:
             if self._closed:
                 raise SessionError("this session is closed; open a new one with rlm.session()")
-            if self.max_total_tokens is not None and self.total_tokens >= self.max_total_tokens:
-                raise MaxTokensExceeded(
-                    f"the session used its token budget: {self.total_tokens} >= "
-                    f"max_total_tokens={self.max_total_tokens}; open a new session"
-                )
             turn = len(self.turns) + 1
+            if self.max_total_tokens is not None and self.total_tokens >= self.max_total_tokens:
+                raise _refused_turn(
+                    MaxTokensExceeded(
+                        f"the session used its token budget: {self.total_tokens} >= "
+                        f"max_total_tokens={self.max_total_tokens}; open a new session"
+                    ),
+                    query,
+                    turn,
+                )
             where = "P" if not self.contexts else f"contexts[{len(self.contexts)}]"
             if not self.contexts:
                 self.contexts.append(added if added is not None else Context.from_text(""))
@@ -230,16 +239,19 @@ class Session:
     def save(self, path: str | Path, *, skip_unsaveable: bool = False) -> None:
         """Write the turns, contexts and REPL variables to ``path`` (JSON).
 
-        Only plain data can be saved (str, int, float, bool, None, and lists, tuples and
-        str-keyed dicts of those); functions, modules and other objects raise
-        ``SessionError`` naming them, unless ``skip_unsaveable=True`` leaves them out.
+        Only plain data that JSON can hold can be saved (str, int, float, bool, None, and
+        lists, tuples and str-keyed dicts of those; no int too long for ``str()``); functions,
+        modules and other objects raise ``SessionError`` naming them, unless
+        ``skip_unsaveable=True`` leaves them out. The file is replaced atomically, so a failed
+        save leaves an earlier one whole.
         """
         with self._busy():
             variables, skipped = self._variables()
         if skipped and not skip_unsaveable:
             raise SessionError(
                 "cannot save these REPL variables, they are not plain data (str, int, float, "
-                f"bool, None, lists and str-keyed dicts): {', '.join(skipped)}; delete them, "
+                f"bool, None, lists and str-keyed dicts; no int of over "
+                f"{sys.get_int_max_str_digits()} digits): {', '.join(skipped)}; delete them, "
                 "convert them, or call save(path, skip_unsaveable=True) to leave them out"
             )
         state = {
@@ -250,7 +262,10 @@ class Session:
             "variables": variables,
             "skipped": skipped,
         }
-        Path(path).write_text(json.dumps(state), encoding="utf-8")
+        try:
+            _write_atomically(Path(path), json.dumps(state))
+        except OSError as error:
+            raise SessionError(f"cannot save the session to {path}: {error}") from None
 
     def _variables(self) -> tuple[dict[str, Any], list[str]]:
         """The REPL variables the model defined: (plain ones by name, names of the others)."""
@@ -269,7 +284,12 @@ class Session:
                 continue  # bound only in code that failed, or deleted since
             kind = probe.stdout.strip().strip("'\"")
             value = repl.get(name) if kind in _PLAIN_TYPES else None
-            if kind not in _PLAIN_TYPES or type(value).__name__ != kind or not _is_plain(value):
+            if (
+                kind not in _PLAIN_TYPES
+                or type(value).__name__ != kind
+                or not _is_plain(value)
+                or not _json_can_hold(value)
+            ):
                 skipped.append(name)
                 continue
             values[name] = value
@@ -290,9 +310,33 @@ class Session:
         try:
             self.turns = [Turn(t["query"], t["answer"]) for t in state["turns"]]
             self.contexts = [_context_from_state(c) for c in state["contexts"]]
-            self._restored = dict(state["variables"])
+            variables = state["variables"]
         except (KeyError, TypeError, OSError, ContextError) as error:
             raise SessionError(f"{path} is damaged: {error}") from None
+        if not isinstance(variables, dict):
+            raise SessionError(f"{path} is damaged: its variables are not a dict of name -> value")
+        bad = sorted(map(repr, set(variables) - self._restorable(variables)))
+        if bad:
+            raise SessionError(
+                f"{path} is damaged: it holds variables a session cannot restore (the REPL's own "
+                f"names, helpers or tools, or not Python identifiers): {', '.join(bad)}"
+            )
+        self._restored = dict(variables)
+
+    def _restorable(self, variables: dict[Any, Any]) -> set[str]:
+        """The names in ``variables`` that ``save`` could have written: identifiers that are
+        none of the REPL's own names, helpers or this session's tools."""
+        taken = {spec.name for spec in Toolkit.specs(with_retriever=True)}
+        taken |= set(self.settings.tools) | RESERVED_NAMES
+        return {
+            name
+            for name in variables
+            if isinstance(name, str)
+            and name.isidentifier()
+            and not keyword.iskeyword(name)
+            and not name.startswith("_")
+            and name not in taken
+        }
 
     # -- closing -----------------------------------------------------------------------------
     def close(self) -> None:
@@ -363,6 +407,16 @@ class _Held:
         self.lock.release()
 
 
+def _refused_turn(error: MaxTokensExceeded, query: str, turn: int) -> MaxTokensExceeded:
+    """``error`` with the trace of the turn it refused: the query, the error, no steps."""
+    trace = Trace()
+    trace.query = query
+    trace.error = f"{type(error).__name__}: {error}"
+    trace.metadata["turn"] = turn
+    error.trace = trace
+    return error
+
+
 def _metadata(context: Context | None, where: str, has_retriever: bool) -> dict[str, Any] | None:
     """The context shape the model is told about for this turn."""
     if context is None:
@@ -388,6 +442,27 @@ def _is_plain(value: Any, depth: int = 0) -> bool:
             isinstance(key, str) and _is_plain(item, depth + 1) for key, item in value.items()
         )
     return False
+
+
+def _json_can_hold(value: Any) -> bool:
+    """Whether ``json.dumps`` writes ``value`` (an int too long for ``str()`` it cannot)."""
+    try:
+        json.dumps(value)
+    except (ValueError, TypeError, RecursionError):
+        return False
+    return True
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """``text`` to ``path`` through a temporary file in the same folder, renamed over it."""
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
 
 
 def _repl_text(context: Context) -> str:
