@@ -66,6 +66,18 @@ def test_add_keeps_the_entry_already_there() -> None:
     second.session.close()
 
 
+def test_adding_something_that_is_not_an_entry_names_what_an_entry_needs() -> None:
+    pool: SessionPool[Entry] = SessionPool()
+    session = _session()
+    for wrong in (session, Entry(session, used_at="now"), Entry("a session")):  # type: ignore[arg-type]
+        with pytest.raises(ConfigError, match=r"entry must be an object with \.session"):
+            pool.add("k", wrong)  # type: ignore[arg-type]
+    assert len(pool) == 0
+    pool.close_all()  # nothing half-added to trip over
+    assert not session.closed
+    session.close()
+
+
 def test_the_timer_closes_idle_sessions_without_further_calls() -> None:
     pool: SessionPool[Entry] = SessionPool(idle_timeout=0.05)
     entry = Entry(_session(), used_at=time.monotonic())

@@ -47,6 +47,24 @@ def check_pool_limits(max_sessions: int | None, idle_timeout: float | None) -> N
         )
 
 
+def check_entry(entry: object) -> None:
+    """``ConfigError`` unless ``entry`` has what ``PoolEntry`` describes."""
+    session = getattr(entry, "session", None)
+    lock = getattr(entry, "lock", None)
+    used_at = getattr(entry, "used_at", None)
+    if (
+        not isinstance(session, Session)
+        or not callable(getattr(lock, "locked", None))
+        or isinstance(used_at, bool)
+        or not isinstance(used_at, int | float)
+    ):
+        raise ConfigError(
+            "a SessionPool entry must be an object with .session (a Session), .lock (a "
+            "threading.Lock held during a turn) and .used_at (the pool clock's time it was last "
+            f"used), got {type(entry).__name__}; e.g. a dataclass with those three fields"
+        )
+
+
 class SessionPool(Generic[E]):
     """Open sessions by key (see the module docstring); ``clock`` is the time source."""
 
@@ -90,6 +108,7 @@ class SessionPool(Generic[E]):
 
     def add(self, key: str, entry: E) -> E:
         """Keep ``entry`` under ``key`` unless one is there already; the entry kept."""
+        check_entry(entry)
         with self._lock:
             kept = self._entries.setdefault(key, entry)
             closed = self._evict(keep=key)
