@@ -261,6 +261,34 @@ def test_cache_writes_warn_instead_of_failing_a_run(tmp_path) -> None:  # type: 
     assert writes.get("k") is None  # nothing pending once the write was given up
 
 
+def test_file_cache_counts_hits_served_before_the_reply_is_written(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from rlm_core.engine.cache_writes import CacheWrites
+
+    released = threading.Event()
+
+    class SlowDisk(FileCache):
+        def set_many(self, items):  # type: ignore[no-untyped-def]
+            released.wait(10)  # the reply stays pending until the test lets it go
+            super().set_many(items)
+
+    cache = SlowDisk(tmp_path)
+    writes = CacheWrites(cache)
+    writes.put("k", "v")
+    assert writes.get("k") == "v"  # from memory: the writer is still held up
+    assert cache.hits == 1 and cache.misses == 0
+    released.set()
+    writes.flush()
+    assert writes.get("k") == "v" and cache.hits == 2
+
+    cache = FileCache(tmp_path / "run")
+    script = [code("a = llm_query('one')\nb = llm_query('one')"), "FINAL: x"]
+    rlm, adapter = make_rlm(script, cache=cache)
+    adapter.add_rule("You are a sub-LLM", "sub")
+    _, trace = rlm.run("q", CTX)
+    assert [step.cache_hit for step in trace.of_kind("subcall")] == [False, True]
+    assert (cache.hits, cache.misses) == (1, 1)
+
+
 def test_file_cache_refresh_finds_other_processes_entries_now(tmp_path) -> None:  # type: ignore[no-untyped-def]
     reader, writer = FileCache(tmp_path), FileCache(tmp_path)
     key = reader.key_for("m", [{"role": "user", "content": "hi"}], 10, 0.0)

@@ -130,6 +130,11 @@ class FileCache:
                 self.hits += 1
         return value
 
+    def count_hit(self) -> None:
+        """Count a hit served before ``get`` (a reply still waiting to be written)."""
+        with self._lock:
+            self.hits += 1
+
     def _from_file(self, key: str) -> str | None:
         if key[:2] not in self._shards and key[:2] not in self._made_names:
             return None  # no such shard at the last scan: skip the failing open()

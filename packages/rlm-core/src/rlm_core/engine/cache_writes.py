@@ -69,6 +69,8 @@ class CacheWrites:
         """The cached reply (one not yet written included), or ``None``."""
         waiting = self._pending.get(key)  # one dict read: atomic, no lock to queue on
         if waiting is not None:
+            if isinstance(self.cache, FileCache):
+                self.cache.count_hit()
             return waiting
         value = self.cache.get(key)
         return value if isinstance(value, str) else None
