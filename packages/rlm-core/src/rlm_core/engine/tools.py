@@ -57,6 +57,12 @@ def check_tools(value: Any, taken: set[str]) -> dict[str, Callable[..., Any]]:
     if isinstance(value, Mapping):
         pairs = list(value.items())
     elif isinstance(value, list | tuple):
+        for function in value:
+            if not callable(function):
+                raise ConfigError(
+                    f"tool {function!r} is not callable: {type(function).__name__}; tools "
+                    "takes functions (or a dict of name -> function)"
+                )
         pairs = [(getattr(function, "__name__", None), function) for function in value]
     else:
         raise ConfigError(
@@ -112,7 +118,7 @@ class ToolCaller:
             if not is_plain_data(value):
                 raise TypeError(
                     f"{name}() takes plain data (str, int, float, bool, None, lists and "
-                    f"str-keyed dicts), got a {type(value).__name__}"
+                    f"str-keyed dicts), got {_a(type(value).__name__)}"
                 )
         state, depth, parent_id = self.where()
         step = state.new_step(
@@ -126,7 +132,7 @@ class ToolCaller:
             result = self._invoke(state, args, kwargs)
             if not is_plain_data(result):
                 raise TypeError(
-                    f"tool {name}() returned a {type(result).__name__}; tools must return plain "
+                    f"tool {name}() returned {_a(type(result).__name__)}; tools must return plain "
                     "data (str, int, float, bool, None, lists and str-keyed dicts)"
                 )
         except Exception as error:
@@ -149,6 +155,11 @@ class ToolCaller:
             return asyncio.run(_awaited(result))
         with ThreadPoolExecutor(max_workers=1) as pool:  # a loop runs here: await elsewhere
             return pool.submit(asyncio.run, _awaited(result)).result()
+
+
+def _a(noun: str) -> str:
+    """``noun`` with its article: "a str", "an int", "an object"."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
 
 
 async def _awaited(awaitable: Any) -> Any:
