@@ -8,7 +8,7 @@ import warnings
 from typing import Any
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, model_validator
 
 from rlm_core import RLM, ConfigError, OutputValidationError
 from rlm_core.adapters import FakeAdapter
@@ -89,6 +89,28 @@ def test_structured_answers_on_the_async_path_and_in_a_session() -> None:
         answer, _ = session.run("q", "text", output_type=Invoice)
     assert answer == Invoice(number="M", total=5.0)
     assert json.loads(session.turns[0].answer) == {"number": "M", "total": 5.0}
+
+
+class Reply(BaseModel):
+    """An answer that may also come as plain text."""
+
+    text: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, value: Any) -> Any:
+        return {"text": value} if isinstance(value, str) else value
+
+
+def test_plain_text_goes_to_a_type_that_takes_text() -> None:
+    rlm, adapter = make(["FINAL: Legal owns contract A."], "python")
+    assert rlm.run("q", "text", output_type=Reply)[0] == Reply(text="Legal owns contract A.")
+    assert len(adapter.calls) == 1  # no repair turn
+    rlm, _ = make(['FINAL: {"text": "from JSON"}'], "python")
+    assert rlm.run("q", "text", output_type=Reply)[0] == Reply(text="from JSON")
+    rlm, _ = make(["FINAL: no JSON here", "FINAL: none here either"], "python")
+    with pytest.raises(OutputValidationError, match="not JSON: 'none here either'"):
+        rlm.run("q", "text", output_type=Invoice)
 
 
 def test_a_json_schema_output_type() -> None:

@@ -50,12 +50,19 @@ class OutputSpec:
         )
 
     def validate(self, value: Any) -> Any:
-        """The validated answer, or ``OutputInvalid`` saying what is wrong."""
+        """The validated answer, or ``OutputInvalid`` saying what is wrong.
+
+        Text holding no JSON is checked as the text itself, so a type that takes a str
+        (a ``mode="before"`` validator, ``{"type": "string"}``) accepts a plain answer.
+        """
         if isinstance(value, str):
             try:
                 value = parse_json_reply(value)
             except ValueError:
-                raise OutputInvalid(f"the answer is not JSON: {value[:200]!r}") from None
+                try:
+                    return self.check(value)
+                except OutputInvalid:
+                    raise OutputInvalid(f"the answer is not JSON: {value[:200]!r}") from None
         return self.check(value)
 
     def as_text(self, value: Any) -> str:
