@@ -15,6 +15,7 @@ from langgraph.prebuilt import ToolNode, tools_condition
 from pydantic import BaseModel, Field
 from typing_extensions import TypedDict
 
+from rlm_core import OutputValidationError
 from rlm_langchain import ChatRLM
 
 from .conftest import Recorder, fenced, scripted
@@ -79,14 +80,17 @@ def test_tool_choice_must_name_a_bound_tool() -> None:
         chat.bind_tools([get_weather], tool_choice="get_forecast")
 
 
+@pytest.mark.parametrize(
+    "last_reply", [_final({"answer": "It rains in Paris."}), "FINAL: It rains in Paris."]
+)
 def test_a_langgraph_tool_node_runs_the_calls_and_the_next_turn_sees_the_result(
-    recorder: Recorder,
+    recorder: Recorder, last_reply: str
 ) -> None:
     root = scripted(
         LOOK,
         _final({"tool_calls": [_call("get_weather", city="Paris")]}),
         fenced("print(QUERY)"),
-        _final({"answer": "It rains in Paris."}),
+        last_reply,
     )
     chat = ChatRLM(llm=root, context=WEATHER_TEXT).bind_tools([get_weather])
 
@@ -113,6 +117,63 @@ def test_a_langgraph_tool_node_runs_the_calls_and_the_next_turn_sees_the_result(
         if any("[result of tool get_weather] rain in Paris" in m.text for m in messages)
     ]
     assert second_turn_roots  # the tool's result reached the root model on the next turn
+
+
+PLAIN = "FINAL: It rains in Paris."
+
+
+def test_a_plain_text_answer_is_an_answer_without_calls() -> None:
+    chat = ChatRLM(llm=scripted(LOOK, PLAIN), context=WEATHER_TEXT).bind_tools([get_weather])
+    reply = chat.invoke("What is the weather in Paris?")
+    assert (reply.text, reply.tool_calls) == ("It rains in Paris.", [])
+    assert reply.response_metadata["finish_reason"] == "stop"
+
+
+@pytest.mark.parametrize("tool_choice", ["required", "get_weather"])
+def test_a_required_call_still_refuses_plain_text(tool_choice: str) -> None:
+    chat = ChatRLM(llm=scripted(LOOK, PLAIN, PLAIN), context=WEATHER_TEXT)
+    bound = chat.bind_tools([get_weather], tool_choice=tool_choice)
+    with pytest.raises(OutputValidationError, match="the answer is not JSON"):
+        bound.invoke("What is the weather in Paris?")
+
+
+@pytest.mark.parametrize("tool_choice", ["none", {"type": "none"}])
+def test_tool_choice_none_is_a_plain_run(recorder: Recorder, tool_choice: Any) -> None:
+    calls = _final({"tool_calls": [_call("get_weather", city="Paris")]})
+    chat = ChatRLM(llm=scripted(LOOK, calls, LOOK, PLAIN), context=WEATHER_TEXT)
+    bound = chat.bind_tools([get_weather], tool_choice=tool_choice)
+    config: RunnableConfig = {"callbacks": [recorder]}
+    reply = bound.invoke("What is the weather in Paris?", config=config)
+    assert (reply.text, reply.tool_calls) == (calls.removeprefix("FINAL: "), [])
+    streamed = "".join(chunk.text for chunk in bound.stream("Weather in Paris?"))
+    assert streamed == "It rains in Paris."
+    prompts = [m.text for messages in recorder.prompts.values() for m in messages]
+    assert not any("get_weather" in text or "JSON matching" in text for text in prompts)
+
+
+def test_parallel_tool_calls_false_keeps_the_first_call(recorder: Recorder) -> None:
+    paris, rome = _call("get_weather", city="Paris"), _call("get_weather", city="Rome")
+    chat = ChatRLM(llm=scripted(LOOK, _final({"tool_calls": [paris, rome]})), context=WEATHER_TEXT)
+    bound = chat.bind_tools([get_weather], parallel_tool_calls=False)
+    reply = bound.invoke("Weather in Paris and Rome?", config={"callbacks": [recorder]})
+    assert [(call["name"], call["args"]) for call in reply.tool_calls] == [
+        ("get_weather", {"city": "Paris"})
+    ]
+    prompts = [m.text for messages in recorder.prompts.values() for m in messages]
+    assert any("Call at most one tool per reply." in text for text in prompts)
+
+
+def test_strict_schemas_refuse_undeclared_arguments(recorder: Recorder) -> None:
+    root = scripted(
+        LOOK,
+        _final({"tool_calls": [_call("get_weather", city="Paris", units="C")]}),
+        _final({"tool_calls": [_call("get_weather", city="Paris")]}),
+    )
+    chat = ChatRLM(llm=root, context=WEATHER_TEXT).bind_tools([get_weather], strict=True)
+    reply = chat.invoke("Weather in Paris?", config={"callbacks": [recorder]})
+    assert reply.tool_calls[0]["args"] == {"city": "Paris"}
+    repair_prompt = recorder.prompts[recorder.of("chat")[-1].run_id][-1].text
+    assert "takes no arguments ['units']" in repair_prompt
 
 
 class Forecast(BaseModel):

@@ -52,9 +52,9 @@ from rlm_langchain.sessions import (
     conversation_id_of,
     with_conversation_metadata,
 )
-from rlm_langchain.tool_calls import normalise_tool_choice, reply_model
+from rlm_langchain.tool_calls import NO_TOOL, normalise_tool_choice, reply_model
 
-_NOT_RLM_OPTIONS = frozenset({"stream", "tools", "tool_choice"})
+_NOT_RLM_OPTIONS = frozenset({"stream", "tools", "tool_choice", "parallel_tool_calls", "strict"})
 UNUSED_STANDARD_PARAMETERS = frozenset(
     {"timeout", "max_retries", "api_key", "base_url", "streaming"}
 )
@@ -260,26 +260,35 @@ class ChatRLM(BaseChatModel):
         tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
         *,
         tool_choice: Any = None,
+        strict: bool | None = None,
+        parallel_tool_calls: bool | None = None,
         **kwargs: Any,
     ) -> Runnable[LanguageModelInput, AIMessage]:
         """The RLM with ``tools``: its answer may be tool calls (``AIMessage.tool_calls``).
 
-        ``tool_choice``: ``None``/``"auto"`` (the RLM decides), ``"any"``/``"required"``
-        (at least one call) or a tool name. The calls are validated by rlm-core's
-        structured answers (unknown tools or missing arguments get one repair turn).
+        ``tool_choice``: ``None``/``"auto"`` (the RLM decides; a plain-text answer has
+        no calls), ``"any"``/``"required"`` (at least one call), a tool name, or
+        ``"none"`` (no calls: a plain run). The calls are validated by rlm-core's
+        structured answers (unknown tools or missing arguments get one repair turn);
+        ``strict=True`` also refuses arguments a tool does not declare, and
+        ``parallel_tool_calls=False`` keeps only the first call of a reply.
         ``with_structured_output`` is built on this.
         """
-        formatted = [convert_to_openai_tool(tool) for tool in tools]
+        formatted = [convert_to_openai_tool(tool, strict=strict) for tool in tools]
         choice = normalise_tool_choice(tool_choice)
-        reply_model(formatted, choice)  # a tool_choice naming no bound tool fails here
+        one_call = parallel_tool_calls is False
+        reply_model(formatted, choice, one_call=one_call)  # a bad tool_choice fails here
+        if parallel_tool_calls is not None:
+            kwargs["parallel_tool_calls"] = parallel_tool_calls
         return self.bind(tools=formatted, tool_choice=choice, **kwargs)
 
     @staticmethod
     def _output_type(kwargs: dict[str, Any]) -> type[BaseModel] | None:
         tools = kwargs.get("tools")
-        if not tools:
+        choice = normalise_tool_choice(kwargs.get("tool_choice"))
+        if not tools or choice == NO_TOOL:
             return None
-        return reply_model(tools, normalise_tool_choice(kwargs.get("tool_choice")))
+        return reply_model(tools, choice, one_call=kwargs.get("parallel_tool_calls") is False)
 
     def _conversation(self, run_manager: Any, kwargs: dict[str, Any]) -> Conversation | None:
         """The conversation this run continues, when ``sessions`` is set and the run's
