@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -14,8 +14,9 @@ from llama_index.core.callbacks import (
     TokenCountingHandler,
 )
 from llama_index.core.callbacks.base_handler import BaseCallbackHandler
+from llama_index.core.chat_engine import SimpleChatEngine
 
-from rlm_llamaindex import RLMQueryEngine
+from rlm_llamaindex import RLMLLM, RLMQueryEngine, RLMRetriever
 
 from .helpers import DOCS, code, usage_llm
 
@@ -145,3 +146,77 @@ def test_limits_are_set_from_the_engine() -> None:
     llm, _ = usage_llm([code("print(1)"), "FINAL: ok"])
     RLMQueryEngine(llm=llm, documents=DOCS, forward_limits=False).query("q")
     assert llm.calls_kwargs[0] == {}
+
+
+# -- LLMs built before Settings.callback_manager was set (their own manager has no handlers) ---
+@pytest.fixture
+def handlers_later() -> Iterator[Callable[[], Handlers]]:
+    """Installs the handlers on ``Settings`` when called: LLMs built before that keep a
+    manager without handlers (``CallbackManager()`` copies the ones on ``Settings``)."""
+    saved = Settings._callback_manager
+    Settings._callback_manager = None
+
+    def install() -> Handlers:
+        found = LlamaDebugHandler(), TokenCountingHandler(), ParentRecorder()
+        Settings.callback_manager = CallbackManager(list(found))
+        return found
+
+    yield install
+    Settings._callback_manager = saved
+
+
+@pytest.mark.parametrize("use_async", [False, True])
+def test_the_engine_hands_its_callback_manager_to_the_root_and_sub_llms(
+    handlers_later: Callable[[], Handlers], use_async: bool
+) -> None:
+    root, _ = usage_llm([ASK, "FINAL: done"])
+    sub, _ = usage_llm(sub="y")
+    debug, counter, parents = handlers_later()
+    assert not root.callback_manager.handlers and not sub.callback_manager.handlers
+    engine = RLMQueryEngine(llm=root, sub_llm=sub, documents=DOCS)
+
+    assert _run(engine, use_async) == "done"
+
+    assert len(counter.llm_token_counts) == 3  # 2 root calls + 1 sub-call
+    query_id = debug.get_event_pairs(CBEventType.QUERY)[0][0].id_
+    exec_id = debug.get_event_pairs(CBEventType.FUNCTION_CALL)[0][0].id_
+    assert len(parents.children(query_id, CBEventType.LLM)) == 2
+    assert len(parents.children(exec_id, CBEventType.LLM)) == 1
+    trace_map = debug._trace_map  # what LlamaDebugHandler prints at the end of a trace
+    assert len(trace_map[query_id]) == 3 and len(trace_map[exec_id]) == 1
+
+
+def test_an_engine_callback_manager_reaches_the_llm(handlers: Handlers) -> None:
+    _, settings_counter, _ = handlers
+    own = TokenCountingHandler()
+    llm, _ = usage_llm([code("print(1)"), "FINAL: ok"])
+    engine = RLMQueryEngine(llm=llm, documents=DOCS, callback_manager=CallbackManager([own]))
+
+    engine.query("q")
+
+    assert len(own.llm_token_counts) == 2 and not settings_counter.llm_token_counts
+
+
+def test_the_rlm_retriever_hands_its_callback_manager_to_the_llm(
+    handlers_later: Callable[[], Handlers],
+) -> None:
+    llm, _ = usage_llm([code("print(P[:30])"), "FINAL: [2]"])
+    _, counter, _ = handlers_later()
+
+    found = RLMRetriever(llm=llm, nodes=DOCS).retrieve("launch code")
+
+    assert [hit.node.get_content() for hit in found] == [DOCS[1]]
+    assert len(counter.llm_token_counts) == 2
+
+
+def test_a_chat_engine_over_rlmllm_counts_the_wrapped_llm(
+    handlers_later: Callable[[], Handlers],
+) -> None:
+    inner, _ = usage_llm([code('print(llm_query("x"))'), "FINAL: done"], sub="y")
+    debug, counter, _ = handlers_later()
+
+    reply = SimpleChatEngine.from_defaults(llm=RLMLLM(llm=inner)).chat("go")
+
+    assert str(reply) == "done"
+    assert len(counter.llm_token_counts) == 3  # 2 root calls + 1 sub-call, none for the RLM
+    assert len(debug.get_event_pairs(CBEventType.FUNCTION_CALL)) == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+from llama_index.core import Settings
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.callbacks import CallbackManager
 from llama_index.core.prompts import PromptTemplate
@@ -82,7 +83,7 @@ class RLMRetriever(BaseRetriever):
         self._runner = RLMRunner(llm, sub_llm, require_source=False, **rlm_options)
         self.similarity_top_k = similarity_top_k
         self._select_query = SELECT_QUERY
-        super().__init__(callback_manager=callback_manager)
+        super().__init__(callback_manager=callback_manager or Settings.callback_manager)
 
     # -- PromptMixin -----------------------------------------------------------------------------
     def _get_prompts(self) -> PromptDictType:

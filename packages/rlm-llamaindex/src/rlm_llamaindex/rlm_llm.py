@@ -26,6 +26,7 @@ from collections.abc import AsyncGenerator, Callable, Generator, Iterator, Seque
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from llama_index.core import Settings
 from llama_index.core.base.llms.types import (
     ChatMessage,
     ChatResponse,
@@ -109,7 +110,7 @@ class RLMLLM(LLM):
         sessions: ChatSessions | bool = True,
         **rlm_options: Any,
     ) -> None:
-        callback_manager = rlm_options.pop("callback_manager", None)
+        callback_manager = rlm_options.pop("callback_manager", None) or Settings.callback_manager
         super().__init__(callback_manager=callback_manager)
         for name, model in (("llm", llm), ("sub_llm", sub_llm)):
             if isinstance(model, RLMLLM):

@@ -176,11 +176,24 @@ class RLMRunner:
         listeners: Sequence[Any] = (),
     ) -> list[Any]:
         """The listeners of one run that report to instrumentation (and the callback
-        manager), followed by ``listeners``; the user's own listeners are not included."""
+        manager), followed by ``listeners``; the user's own listeners are not included.
+        The wrapped LLMs get ``callback_manager`` (see ``share_callback_manager``)."""
+        self.share_callback_manager(callback_manager)
         found = [InstrumentationBridge(instance), *listeners]
         if callback_manager is not None and callback_manager.handlers:
             found.append(CallbackBridge(callback_manager, parent_event))
         return found
+
+    def share_callback_manager(self, callback_manager: CallbackManager | None) -> None:
+        """Hand ``callback_manager`` to the root and sub LLMs, as LlamaIndex's response
+        synthesizer does with its LLM, so their ``LLM`` events (token counts) reach the
+        handlers of the component that runs them, whatever manager the LLMs were built
+        with. A manager without handlers leaves the LLMs' own managers in place."""
+        if callback_manager is None or not callback_manager.handlers:
+            return
+        for adapter in (self.adapter, self.sub_adapter):
+            if adapter.llm.callback_manager is not callback_manager:
+                adapter.llm.callback_manager = callback_manager
 
     def prepare(
         self,
