@@ -12,11 +12,15 @@ from llama_index.core.base.llms.types import (
     ChatResponse,
     ChatResponseAsyncGen,
     ChatResponseGen,
+    CompletionResponse,
+    CompletionResponseGen,
+    LLMMetadata,
     MessageRole,
 )
 from llama_index.core.instrumentation.event_handlers import BaseEventHandler
 from llama_index.core.instrumentation.events.base import BaseEvent
-from llama_index.core.llms.callbacks import llm_chat_callback
+from llama_index.core.llms import CustomLLM
+from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.mock import MockFunctionCallingLLM
 from pydantic import Field
 
@@ -146,6 +150,47 @@ def usage_llm(
     """A scripted LLM reporting 11 prompt and 7 completion tokens per call."""
     usage = {"prompt_tokens": 11, "completion_tokens": 7}
     return scripted_llm(root, sub, usage=usage, **llm_fields)
+
+
+class CompletionLLM(CustomLLM):
+    """A completion model (``is_chat_model`` false, like ``MockLLM``): root replies from
+    ``root`` in order, ``sub`` for sub-calls (prompts that open with the sub-LLM system
+    message), 11 prompt and 7 completion tokens reported per call; keeps every prompt."""
+
+    root: list[str] = Field(default_factory=list)
+    sub: str = "NOT FOUND"
+    prompts: list[str] = Field(default_factory=list)
+
+    @property
+    def metadata(self) -> LLMMetadata:
+        return LLMMetadata(model_name="completion", is_chat_model=False)
+
+    def _reply(self, prompt: str) -> str:
+        self.prompts.append(prompt)
+        return self.sub if SUB_PREFIX in prompt[:200] else self.root.pop(0)
+
+    @staticmethod
+    def _raw() -> dict[str, Any]:
+        return {"usage": {"prompt_tokens": 11, "completion_tokens": 7}}
+
+    @llm_completion_callback()
+    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        return CompletionResponse(text=self._reply(prompt), raw=self._raw())
+
+    @llm_completion_callback()
+    def stream_complete(
+        self, prompt: str, formatted: bool = False, **kwargs: Any
+    ) -> CompletionResponseGen:
+        pieces = words(self._reply(prompt)) or [""]
+
+        def generate() -> CompletionResponseGen:
+            so_far = ""
+            for number, piece in enumerate(pieces, start=1):
+                so_far += piece
+                raw = self._raw() if number == len(pieces) else {}
+                yield CompletionResponse(text=so_far, delta=piece, raw=raw)
+
+        return generate()
 
 
 class EventRecorder(BaseEventHandler):

@@ -92,7 +92,7 @@ class IgnoresMaxTokens(ScriptedLLM):
 
 
 async def test_a_call_stops_at_its_cap_when_the_llm_ignores_it() -> None:
-    llm = IgnoresMaxTokens()
+    llm = IgnoresMaxTokens(is_chat_model=True)
     adapter = LlamaIndexLLMAdapter(llm)
 
     response = adapter.complete(MESSAGES, max_tokens=20)
@@ -110,7 +110,7 @@ def test_an_llm_without_per_call_limits_gets_a_clear_error() -> None:
             raise AssertionError("unreachable")
 
     with pytest.raises(AdapterError, match="forward_limits=False"):
-        LlamaIndexLLMAdapter(Strict()).complete(MESSAGES, max_tokens=5)
+        LlamaIndexLLMAdapter(Strict(is_chat_model=True)).complete(MESSAGES, max_tokens=5)
 
 
 @pytest.mark.parametrize(

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
 from llama_index.core import Document, Settings, VectorStoreIndex
+from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.callbacks import (
     CallbackManager,
     CBEventType,
@@ -18,7 +19,7 @@ from llama_index.core.chat_engine import SimpleChatEngine
 
 from rlm_llamaindex import RLMLLM, RLMQueryEngine, RLMRetriever
 
-from .helpers import DOCS, code, usage_llm
+from .helpers import DOCS, CompletionLLM, code, usage_llm
 
 ASK = code('print(llm_query("x"))')
 BATCH = code('print(llm_batch(["one", "two", "three"]))')
@@ -220,3 +221,34 @@ def test_a_chat_engine_over_rlmllm_counts_the_wrapped_llm(
     assert str(reply) == "done"
     assert len(counter.llm_token_counts) == 3  # 2 root calls + 1 sub-call, none for the RLM
     assert len(debug.get_event_pairs(CBEventType.FUNCTION_CALL)) == 1
+
+
+# -- completion models (is_chat_model=False, every CustomLLM such as MockLLM) --------------------
+@pytest.mark.parametrize("stream_calls", [True, False])
+@pytest.mark.parametrize("use_async", [False, True])
+def test_a_completion_model_reports_each_call_once(
+    handlers: Handlers, use_async: bool, stream_calls: bool
+) -> None:
+    debug, counter, _ = handlers
+    llm = CompletionLLM(root=[ASK, "FINAL: done"], sub="y")
+    engine = RLMQueryEngine(llm=llm, documents=DOCS, stream_calls=stream_calls)
+
+    assert _run(engine, use_async) == "done"
+
+    assert len(llm.prompts) == 3
+    assert len(counter.llm_token_counts) == 3
+    assert counter.total_llm_token_count == 3 * 18
+    assert len(debug.get_event_pairs(CBEventType.LLM)) == 3
+
+
+def test_a_completion_model_gets_its_own_messages_to_prompt() -> None:
+    def as_prompt(messages: Sequence[ChatMessage]) -> str:
+        return "".join(f"<{m.role.value}>{m.content}</{m.role.value}>" for m in messages)
+
+    llm = CompletionLLM(root=[code("print(1)"), "FINAL: ok"], messages_to_prompt=as_prompt)
+
+    response = RLMQueryEngine(llm=llm, documents=DOCS).query("q")
+
+    assert str(response) == "ok"
+    assert llm.prompts[0].startswith("<system>") and llm.prompts[0].endswith("</user>")
+    assert response.metadata["usage"]["prompt_tokens"] == 2 * 11  # read from the completions

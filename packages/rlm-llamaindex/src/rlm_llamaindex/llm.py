@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import Mapping, Sequence
+import inspect
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
 
-from llama_index.core.base.llms.types import ChatMessage, ChatResponse, MessageRole
-from llama_index.core.llms import LLM
+from llama_index.core.base.llms.generic_utils import (
+    messages_to_prompt as generic_messages_to_prompt,
+)
+from llama_index.core.base.llms.types import (
+    ChatMessage,
+    ChatResponse,
+    CompletionResponse,
+    MessageRole,
+)
+from llama_index.core.llms import LLM, CustomLLM
 
 from rlm_core import AdapterError, ConfigError, ModelResponse, Usage, report_piece
 from rlm_llamaindex.local_server import for_local_server
@@ -78,7 +87,7 @@ def _pair(source: Any) -> Usage | None:
     return None
 
 
-def usage_of(response: ChatResponse) -> Usage:
+def usage_of(response: ChatResponse | CompletionResponse) -> Usage:
     """Token usage reported by the provider, or zero usage when it reported none.
 
     Looks in ``response.additional_kwargs`` (where the OpenAI integration puts
@@ -131,6 +140,13 @@ def _sets_own(llm: LLM, name: str) -> bool:
     return field is None or value != field.default
 
 
+def text_of(response: ChatResponse | CompletionResponse) -> str:
+    """The whole reply text of a chat or completion response."""
+    if isinstance(response, CompletionResponse):
+        return response.text or ""
+    return response.message.content or ""
+
+
 class _Collector:
     """Joins the pieces of a streamed reply and tells when the call ran past its cap."""
 
@@ -139,13 +155,16 @@ class _Collector:
         self.pieces: list[str] = []
         self.chars = 0
         self.saw_delta = False
-        self.last: ChatResponse | None = None
+        self.last: ChatResponse | CompletionResponse | None = None
         self.cut = False
 
     def add(self, chunk: Any) -> bool:
         """Take one chunk; False once the call is past its cap and must be stopped."""
-        if not isinstance(chunk, ChatResponse):
-            raise AdapterError(f"stream_chat yielded {type(chunk).__name__}, not a ChatResponse")
+        if not isinstance(chunk, ChatResponse | CompletionResponse):
+            raise AdapterError(
+                f"the LLM's stream yielded {type(chunk).__name__}, not a ChatResponse or "
+                "CompletionResponse"
+            )
         self.last = chunk
         piece = chunk.delta
         if piece is None:
@@ -187,8 +206,19 @@ class _Collector:
     def response(self, model: str | None) -> ModelResponse:
         if self.last is None:
             return ModelResponse(text="", model=model)
-        text = "".join(self.pieces) if self.saw_delta else self.last.message.content or ""
+        text = "".join(self.pieces) if self.saw_delta else text_of(self.last)
         return ModelResponse(text=text, usage=usage_of(self.last), model=model)
+
+
+async def _as_async(stream: Iterator[Any]) -> AsyncIterator[Any]:
+    """A sync stream as an async one; closing it closes the sync stream."""
+    try:
+        for chunk in stream:
+            yield chunk
+    finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()
 
 
 class LlamaIndexLLMAdapter:
@@ -202,6 +232,11 @@ class LlamaIndexLLMAdapter:
     server ignores the limit; closing the stream closes the connection, which
     makes servers such as llama.cpp stop generating. With ``stream_calls=False``
     calls go through ``chat`` / ``achat`` and the limit is the server's to honour.
+    An LLM that is not a chat model (``metadata.is_chat_model`` false, e.g. a ``CustomLLM``)
+    is driven as LlamaIndex's ``LLM.predict`` / ``stream`` drive it: ``complete`` /
+    ``stream_complete`` with the messages formatted by its ``messages_to_prompt`` (its
+    ``chat`` would call those itself and report every call twice). The async methods a
+    ``CustomLLM`` inherits only run its sync ones, so the adapter calls those directly.
     The adapter never retries, and an OpenAI-family LLM pointed at a server on this
     machine is used with its retries off (a retry queues a second generation behind the
     abandoned one; see ``local_server``); elsewhere the LLM's own ``max_retries`` /
@@ -217,6 +252,7 @@ class LlamaIndexLLMAdapter:
         metadata = self.llm.metadata
         self.model = metadata.model_name if metadata.model_name != "unknown" else None
         self.model_id = self.model or self.llm.class_name()
+        self.chat_model = bool(metadata.is_chat_model)
         window = metadata.context_window
         self.context_window: int | None = window if isinstance(window, int) and window > 0 else None
 
@@ -231,13 +267,28 @@ class LlamaIndexLLMAdapter:
         return kwargs
 
     def _response(self, response: Any) -> ModelResponse:
-        if not isinstance(response, ChatResponse):
+        if not isinstance(response, ChatResponse | CompletionResponse):
+            method = "chat" if self.chat_model else "complete"
             raise AdapterError(
-                f"{type(self.llm).__name__}.chat returned {type(response).__name__}, "
-                "not a ChatResponse"
+                f"{type(self.llm).__name__}.{method} returned {type(response).__name__}, "
+                "not a ChatResponse or CompletionResponse"
             )
-        text = response.message.content or ""
-        return ModelResponse(text=text, usage=usage_of(response), model=self.model)
+        return ModelResponse(text=text_of(response), usage=usage_of(response), model=self.model)
+
+    def _inherits(self, method: str) -> bool:
+        """Whether the LLM uses ``CustomLLM``'s async ``method``, which runs the sync one on
+        the event loop and reports the call a second time; the adapter then calls the sync
+        one itself (the same work on the loop, reported once)."""
+        if not isinstance(self.llm, CustomLLM):
+            return False
+        # LlamaIndex wraps each class's methods (spans, callbacks): compare what is inside.
+        own = inspect.unwrap(getattr(type(self.llm), method))
+        return own is inspect.unwrap(getattr(CustomLLM, method))
+
+    def _prompt(self, chat: list[ChatMessage]) -> str:
+        """The messages as one prompt, for an LLM that is not a chat model."""
+        to_prompt = self.llm.messages_to_prompt or generic_messages_to_prompt
+        return to_prompt(chat)
 
     def _rejected(self, error: TypeError) -> AdapterError:
         return AdapterError(
@@ -248,13 +299,20 @@ class LlamaIndexLLMAdapter:
     def complete(
         self, messages: list[dict[str, str]], *, max_tokens: int = 512, temperature: float = 0.0
     ) -> ModelResponse:
-        """One chat call; returns the reply text and the usage the provider reported."""
+        """One model call; returns the reply text and the usage the provider reported."""
         chat = to_chat_messages(messages)
         kwargs = self._kwargs(max_tokens, temperature)
         try:
-            if not self.stream_calls:
+            stream: Any
+            if not self.chat_model:
+                prompt = self._prompt(chat)
+                if not self.stream_calls:
+                    return self._response(self.llm.complete(prompt, formatted=True, **kwargs))
+                stream = self.llm.stream_complete(prompt, formatted=True, **kwargs)
+            elif not self.stream_calls:
                 return self._response(self.llm.chat(chat, **kwargs))
-            stream = self.llm.stream_chat(chat, **kwargs)
+            else:
+                stream = self.llm.stream_chat(chat, **kwargs)
         except TypeError as error:
             if kwargs and any(name in str(error) for name in kwargs):
                 raise self._rejected(error) from error
@@ -274,13 +332,28 @@ class LlamaIndexLLMAdapter:
     async def acomplete(
         self, messages: list[dict[str, str]], *, max_tokens: int = 512, temperature: float = 0.0
     ) -> ModelResponse:
-        """``complete`` through the LLM's native ``achat`` / ``astream_chat``."""
+        """``complete`` through the LLM's native async methods (``achat`` / ``astream_chat``,
+        or ``acomplete`` / ``astream_complete`` for a model that is not a chat model)."""
         chat = to_chat_messages(messages)
         kwargs = self._kwargs(max_tokens, temperature)
         try:
-            if not self.stream_calls:
+            stream: Any
+            if not self.chat_model:
+                prompt = self._prompt(chat)
+                if not self.stream_calls:
+                    if self._inherits("acomplete"):  # CustomLLM's acomplete calls complete
+                        return self._response(self.llm.complete(prompt, formatted=True, **kwargs))
+                    return self._response(
+                        await self.llm.acomplete(prompt, formatted=True, **kwargs)
+                    )
+                if self._inherits("astream_complete"):  # it iterates stream_complete
+                    stream = _as_async(self.llm.stream_complete(prompt, formatted=True, **kwargs))
+                else:
+                    stream = await self.llm.astream_complete(prompt, formatted=True, **kwargs)
+            elif not self.stream_calls:
                 return self._response(await self.llm.achat(chat, **kwargs))
-            stream = await self.llm.astream_chat(chat, **kwargs)
+            else:
+                stream = await self.llm.astream_chat(chat, **kwargs)
         except TypeError as error:
             if kwargs and any(name in str(error) for name in kwargs):
                 raise self._rejected(error) from error
