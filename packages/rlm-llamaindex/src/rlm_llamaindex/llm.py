@@ -36,8 +36,20 @@ _USAGE_KEYS = (
 )
 
 
+def runs_an_rlm(llm: Any) -> bool:
+    """Whether ``llm`` is an ``RLMLLM`` (its class says ``runs_an_rlm``; this module cannot
+    import it, ``rlm_llm`` builds on this one)."""
+    return getattr(type(llm), "runs_an_rlm", False) is True
+
+
 def resolve_llm(llm: Any, *, name: str = "llm") -> LLM:
-    """``llm`` itself, or ``Settings.llm`` when it is ``None``; a clear error otherwise."""
+    """``llm`` itself, or ``Settings.llm`` when it is ``None``; a clear error otherwise,
+    also for an ``RLMLLM`` (an RLM whose every model call would be a whole RLM run)."""
+    if runs_an_rlm(llm):
+        raise ConfigError(
+            f"{name} must be the model that writes code, not an RLMLLM (every model call "
+            f"would be a whole RLM run): pass the LLM the RLMLLM wraps as {name}=..."
+        )
     if llm is None:
         from llama_index.core import Settings
 
@@ -50,6 +62,12 @@ def resolve_llm(llm: Any, *, name: str = "llm") -> LLM:
             ) from error
         if llm is None:
             raise ConfigError(f"no LLM configured: pass {name}=... or set Settings.llm")
+        if runs_an_rlm(llm):
+            raise ConfigError(
+                f"Settings.llm is an RLMLLM, and {name} defaults to Settings.llm: an RLM needs "
+                f"the model that writes code, not an RLMLLM (every model call would be a whole "
+                f"RLM run). Pass {name}=<that LLM> (e.g. the one given to RLMLLM(llm=...))"
+            )
     if isinstance(llm, LlamaIndexLLMAdapter):
         return llm.llm
     if not isinstance(llm, LLM):

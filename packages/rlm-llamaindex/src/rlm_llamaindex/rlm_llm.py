@@ -24,7 +24,7 @@ import contextlib
 import contextvars
 from collections.abc import AsyncGenerator, Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from llama_index.core import Settings
 from llama_index.core.base.llms.types import (
@@ -96,6 +96,7 @@ class RLMLLM(LLM):
     configure the wrapped LLMs' adapters).
     """
 
+    runs_an_rlm: ClassVar[bool] = True  # never the model of another RLM (see resolve_llm)
     _runner: RLMRunner = PrivateAttr()
     _model_name: str = PrivateAttr()
     _sessions: ChatSessions | None = PrivateAttr()
@@ -112,9 +113,6 @@ class RLMLLM(LLM):
     ) -> None:
         callback_manager = rlm_options.pop("callback_manager", None) or Settings.callback_manager
         super().__init__(callback_manager=callback_manager)
-        for name, model in (("llm", llm), ("sub_llm", sub_llm)):
-            if isinstance(model, RLMLLM):
-                raise ConfigError(f"{name} must be the model that writes code, not an RLMLLM")
         self._runner = RLMRunner(
             llm,
             sub_llm,

@@ -19,7 +19,7 @@ from llama_index.core.schema import BaseNode, Document, MetadataMode, NodeWithSc
 from rlm_core import RLM, ConfigError, Context, ContextError, RLMOptions, Session, Trace
 from rlm_llamaindex.callbacks import CallbackBridge
 from rlm_llamaindex.instrumentation import InstrumentationBridge
-from rlm_llamaindex.llm import LlamaIndexLLMAdapter
+from rlm_llamaindex.llm import LlamaIndexLLMAdapter, resolve_llm
 from rlm_llamaindex.retriever_adapter import LlamaIndexRetrieverAdapter
 from rlm_llamaindex.sources import source_nodes
 
@@ -124,15 +124,17 @@ class RLMRunner:
         stream_calls: bool = True,
         **rlm_options: Any,
     ) -> None:
-        def adapter_of(model: Any) -> LlamaIndexLLMAdapter:
+        def adapter_of(model: Any, name: str) -> LlamaIndexLLMAdapter:
             if isinstance(model, LlamaIndexLLMAdapter):
                 return model
             return LlamaIndexLLMAdapter(
-                model, forward_limits=forward_limits, stream_calls=stream_calls
+                resolve_llm(model, name=name),
+                forward_limits=forward_limits,
+                stream_calls=stream_calls,
             )
 
-        self.adapter = adapter_of(llm)
-        self.sub_adapter = self.adapter if sub_llm is None else adapter_of(sub_llm)
+        self.adapter = adapter_of(llm, "llm")
+        self.sub_adapter = self.adapter if sub_llm is None else adapter_of(sub_llm, "sub_llm")
         self.retriever = as_retriever_adapter(retriever)
         self.nodes = coerce_documents(documents) if documents is not None else []
         if require_source and not self.nodes and self.retriever is None:
