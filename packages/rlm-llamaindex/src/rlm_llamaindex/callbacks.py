@@ -30,6 +30,8 @@ class CallbackBridge:
         self.parent_id = parent_id
         self.event_ids: dict[int, str] = {}
         self._parents: dict[int, str | None] = {}  # each step's nearest enclosing event
+        self._running: dict[int, str] = {}  # events started and not ended yet
+        self._failed = False
         self._lock = threading.Lock()
 
     def _enclosing(self, step: TraceStep) -> str | None:
@@ -39,7 +41,9 @@ class CallbackBridge:
 
     def on_event(self, event: Event) -> None:
         step = event.step
-        if step is None:
+        if event.type == "run_error":
+            self._end_running(event.data.get("error"))
+        if step is None or self._failed:
             return
         if event.type == "step_start":
             with self._lock:
@@ -49,6 +53,7 @@ class CallbackBridge:
                     return
                 event_id = f"rlm-{event.run_id}-{step.step_id}"
                 self.event_ids[step.step_id] = event_id
+                self._running[step.step_id] = event_id
             self.manager.on_event_start(
                 CBEventType.FUNCTION_CALL,
                 payload={EventPayload.FUNCTION_CALL: step.code},
@@ -57,10 +62,26 @@ class CallbackBridge:
             )
         elif event.type == "step_end" and step.kind in _EXEC_KINDS:
             with self._lock:
-                known = self.event_ids.get(step.step_id)
+                known = self._running.pop(step.step_id, None)
             if known is None:
                 return
             ended: dict[str, Any] = {EventPayload.FUNCTION_OUTPUT: step.stdout}
             if step.error:
                 ended[EventPayload.EXCEPTION] = RuntimeError(step.error)
             self.manager.on_event_end(CBEventType.FUNCTION_CALL, payload=ended, event_id=known)
+
+    def _end_running(self, error: Any) -> None:
+        """The run failed (or was cancelled): end the events of the steps it left running,
+        with the error, and report no later step of it."""
+        with self._lock:
+            self._failed = True
+            running = list(self._running.values())
+            self._running.clear()
+        if not isinstance(error, BaseException):
+            error = RuntimeError(f"the run failed: {error}")
+        for event_id in reversed(running):
+            self.manager.on_event_end(
+                CBEventType.FUNCTION_CALL,
+                payload={EventPayload.EXCEPTION: error},
+                event_id=event_id,
+            )

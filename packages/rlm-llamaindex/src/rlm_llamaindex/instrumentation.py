@@ -130,6 +130,7 @@ class InstrumentationBridge:
         self.root_span_id: str | None = active_span_id.get()
         self.span_ids: dict[int, str] = {}
         self._open: dict[int, _Open] = {}
+        self._failed = False
         self._lock = threading.Lock()
 
     @property
@@ -139,6 +140,10 @@ class InstrumentationBridge:
 
     def on_event(self, event: Event) -> None:
         step = event.step
+        if event.type == "run_error":
+            self._drop_open(event)
+        if self._failed and step is not None:
+            return  # a step the failed run left behind (e.g. a cancelled call still running)
         if event.type == "step_start" and step is not None:
             self._start(event, step)
         elif event.type == "step_end" and step is not None:
@@ -197,6 +202,22 @@ class InstrumentationBridge:
                 result=step.response if step.response is not None else step.stdout,
             )
         self._restore(opened)
+
+    def _drop_open(self, event: Event) -> None:
+        """The run failed (or was cancelled): drop the spans of the steps it left running,
+        innermost first, and take no more steps, so none ends later in another run's trace."""
+        with self._lock:
+            self._failed = True
+            left = list(self._open.values())
+            self._open.clear()
+        error = event.data.get("error")
+        if not isinstance(error, BaseException):
+            error = RuntimeError(f"the run failed: {error}")
+        for opened in reversed(left):
+            self.dispatcher.span_drop(
+                id_=opened.span_id, bound_args=opened.bound, instance=self.instance, err=error
+            )
+            self._restore(opened)
 
     @staticmethod
     def _restore(opened: _Open) -> None:
