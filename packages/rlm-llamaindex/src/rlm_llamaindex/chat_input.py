@@ -30,8 +30,20 @@ class ChatInput:
 
 
 def read_chat(messages: Sequence[ChatMessage]) -> ChatInput:
-    """The question (last user message) and what came before it; ``ContextError`` if there
-    is no non-empty user message."""
+    """The question (last user message) and what came before it; ``TypeError`` for anything
+    but a list of ``ChatMessage``, ``ContextError`` if there is no non-empty user message."""
+    if isinstance(messages, str | bytes) or not isinstance(messages, Sequence):
+        raise TypeError(
+            f"RLMLLM chat methods take a list of ChatMessage, got {type(messages).__name__}; "
+            "pass [ChatMessage(role='user', content=...)], or call complete(prompt) for a "
+            "plain prompt"
+        )
+    for index, message in enumerate(messages):
+        if not isinstance(message, ChatMessage):
+            raise TypeError(
+                f"RLMLLM chat methods take a list of ChatMessage, but message {index} is "
+                f"{type(message).__name__}; wrap it: ChatMessage(role='user', content=...)"
+            )
     last = next(
         (i for i in range(len(messages) - 1, -1, -1) if messages[i].role == MessageRole.USER),
         None,

@@ -57,6 +57,8 @@ class RLMQueryEngine(BaseQueryEngine):
                 f"output_cls must be a pydantic model class (a BaseModel subclass), got "
                 f"{output_cls!r:.80}"
             )
+        if not isinstance(streaming, bool):
+            raise ConfigError(f"streaming must be True or False, got {streaming!r:.80}")
         if output_cls is not None and streaming:
             raise ConfigError(
                 "output_cls and streaming=True cannot be combined: a structured answer is "
@@ -70,7 +72,7 @@ class RLMQueryEngine(BaseQueryEngine):
         self._runner = RLMRunner(
             llm, sub_llm, documents=documents, retriever=retriever, **rlm_options
         )
-        self.streaming = bool(streaming)
+        self.streaming = streaming
         self.output_cls = output_cls
         super().__init__(callback_manager=callback_manager or Settings.callback_manager)
 

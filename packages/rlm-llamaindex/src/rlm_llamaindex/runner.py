@@ -8,7 +8,7 @@ and concurrent queries never mix.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +38,13 @@ def coerce_documents(documents: Any, *, name: str = "documents") -> list[BaseNod
         )
     if isinstance(documents, NodeWithScore):
         raise ContextError(f"{name} must be a list, got one NodeWithScore; wrap it: {name}=[...]")
+    if isinstance(documents, Mapping):
+        raise ContextError(
+            f"{name} must be a list of Documents, nodes or strings, got a "
+            f"{type(documents).__name__} (only its keys would be read); pass the texts, "
+            f"e.g. [Document(text=text, metadata={{'file_name': name}}) for name, text in "
+            f"{name}.items()]"
+        )
     if not isinstance(documents, Iterable):
         raise ContextError(
             f"{name} must be a list of Documents, nodes or strings, got {type(documents).__name__}"
