@@ -4,6 +4,7 @@ errors. A session's turns each use a ``RunSession`` over the session's ``Workspa
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager, asynccontextmanager, contextmanager, nullcontext
@@ -210,11 +211,13 @@ class RunSession:
 
 
 def _close_when_opened(opening: asyncio.Future[tuple[REPL, Toolkit]]) -> None:
-    """Close a REPL whose run was cancelled while it started (in a thread: it may block)."""
+    """Close a REPL whose run was cancelled while it started. Closing may block, so it runs
+    in a thread of its own: the loop's executor may be shut down already (``asyncio.run``
+    ending with a streamed answer left unread)."""
     if opening.cancelled() or opening.exception() is not None:
         return
     repl = opening.result()[0]
-    asyncio.get_running_loop().run_in_executor(None, repl.close)
+    threading.Thread(target=repl.close, name="rlm-close-repl").start()
 
 
 def _answer_tap(settings: EngineSettings, state: RunState) -> AnswerTap:
