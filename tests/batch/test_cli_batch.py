@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from rlm_core.cli import main
 
-from .conftest import read_lines
+from .conftest import FIRST_SENTENCE, read_lines, write_jobs
 from tests.core.openai_server import OpenAIServer, RawJSON, Reply, Status
 
 pytestmark = pytest.mark.filterwarnings('ignore:repl_backend="python":RuntimeWarning')
@@ -38,6 +39,32 @@ def test_batch_against_an_endpoint(
     assert main(["batch", str(jobs_file), "--out", str(out), *_flags(final_server)]) == 0
     assert "4 skipped (already done)" in capsys.readouterr().err
     assert len(read_lines(out)) == 4
+
+
+def test_batch_without_backend_runs_jobs_on_the_default_sandbox(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The documented form (no --backend) runs the model's code on backend "auto"."""
+    jobs = write_jobs(
+        tmp_path / "jobs.jsonl", [{"id": "a", "query": "First?", "context": "One. Two."}]
+    )
+    script = [RawJSON({"data": []}), *(Reply(text) for text in FIRST_SENTENCE)]
+    out = tmp_path / "out.jsonl"
+    with OpenAIServer(script) as server:
+        argv = ["batch", str(jobs), "--out", str(out), "--base-url", server.base_url]
+        code = main([*argv, "--model", "m", "-q"])
+    assert code == 0, capsys.readouterr().err
+    [record] = read_lines(out)
+    assert (record["status"], record["answer"]) == ("ok", "One")
+    trace = json.loads((tmp_path / record["trace"]).read_text(encoding="utf-8"))
+    assert trace["metadata"]["batch"]["options"]["backend"] == "auto"
+    assert trace["metadata"]["repl_backend"]["requested"] == "auto"
+
+
+def test_batch_help_lists_the_auto_backend(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["batch", "--help"])
+    assert "--backend {auto,isolated,monty,python}" in capsys.readouterr().out
 
 
 def test_a_failed_job_gives_exit_code_1(

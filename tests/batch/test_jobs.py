@@ -43,6 +43,20 @@ def test_job_options_override_the_defaults(tmp_path: Path) -> None:
     assert second.options.max_steps == 5
 
 
+def test_the_default_backend_is_auto_like_rlm(tmp_path: Path) -> None:
+    """Jobs run on the strongest sandbox the machine has unless a backend is named."""
+    assert JobOptions().backend == "auto"
+    path = write_jobs(
+        tmp_path / "jobs.jsonl",
+        [
+            {"id": "a", "query": "q", "context": "text"},
+            {"id": "b", "query": "q", "context": "text", "backend": "auto"},
+        ],
+    )
+    first, second = load_jobs(path, JobOptions(backend="python"))
+    assert (first.options.backend, second.options.backend) == ("python", "auto")
+
+
 def test_every_problem_is_reported_with_line_and_id(tmp_path: Path) -> None:
     (tmp_path / "blob.bin").write_bytes(b"\x00\x01binary")
     path = tmp_path / "jobs.jsonl"

@@ -27,6 +27,7 @@ from rlm_core._text_files import is_text_file, text_files_in
 from rlm_core.context import Context
 from rlm_core.errors import ConfigError, ContextError
 from rlm_core.repl.base import backend_names
+from rlm_core.repl.selection import AUTO
 
 MAX_REPORTED_PROBLEMS = 20
 JOB_KEYS = ("id", "query", "context")
@@ -48,7 +49,7 @@ class JobOptions(BaseModel):
     max_output_tokens: int = Field(default=1024, ge=1)
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
     profile: Literal["default", "small"] = "default"
-    backend: str = "isolated"
+    backend: str = AUTO
     system_prompt: str | None = None
     parallel_subcalls: bool = False
     max_concurrent_subcalls: int = Field(default=10, ge=1)
@@ -63,7 +64,7 @@ class JobOptions(BaseModel):
     @field_validator("backend")
     @classmethod
     def _known_backend(cls, value: str) -> str:
-        names = backend_names()
+        names = [AUTO, *backend_names()]
         if value not in names:
             raise ValueError(f"unknown REPL backend {value!r}; available: {', '.join(names)}")
         return value

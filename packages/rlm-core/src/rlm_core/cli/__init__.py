@@ -91,8 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--no-traces", action="store_true", help="do not save per-job traces")
     _model_flags(batch)
     batch.add_argument(
-        "--backend", default=DEFAULT_BACKEND, choices=backend_names(), help="REPL backend"
-    )
+        "--backend", default=DEFAULT_BACKEND, choices=BACKEND_CHOICES,
+        help="REPL backend of every job (default auto, as for ask)",
+    )  # fmt: skip
     batch.add_argument("--max-output-tokens", type=int, default=1024)
     batch.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     batch.set_defaults(handler=_lazy("rlm_core.cli._batch", "batch"))
