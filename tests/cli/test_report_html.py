@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import struct
 import subprocess
@@ -65,6 +66,27 @@ def test_cli_trace_show_and_html(tmp_path: Path, capsys: pytest.CaptureFixture[s
     bad.write_text('{"no": "steps"}')
     assert main(["trace", "show", str(bad)]) == 2
     assert "not an rlm trace" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("step", "message"),
+    [
+        ({"step_id": 1, "kind": "root_call", "usage": "lots"}, "steps[0].usage must be an object"),
+        ({}, "steps[0] has no 'step_id' or 'kind'"),
+    ],
+)
+def test_cli_reports_a_damaged_trace_with_exit_2(
+    step: dict[str, object], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"query": "q", "steps": [step]}), encoding="utf-8")
+    assert main(["trace", "show", str(bad)]) == 2
+    assert main(["trace", "html", str(bad), "-o", str(tmp_path / "r.html")]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2
+    for line in lines:
+        assert line.startswith(f"rlm: error: {str(bad)!r} is not an rlm trace: {message}")
+    assert not (tmp_path / "r.html").exists()
 
 
 def _chromium() -> str:

@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     )
     from rlm_core.rlm import RLM
     from rlm_core.router import ExecutionProfile, RouterConfig, SmartRouter
-    from rlm_core.trace import Trace, TraceStep
+    from rlm_core.trace import Trace, TraceFormatError, TraceStep
     from rlm_core.usage import Usage
 
 __version__ = "0.1.0"
@@ -106,6 +106,7 @@ __all__ = [
     "SubcallTooLargeError",
     "TournamentReranker",
     "Trace",
+    "TraceFormatError",
     "TraceStep",
     "Usage",
     "__version__",
@@ -157,6 +158,7 @@ _EXPORTS: dict[str, str] = {
     "SessionError": "rlm_core.errors",
     "Session": "rlm_core.engine.session",
     "SubcallTooLargeError": "rlm_core.errors",
+    "TraceFormatError": "rlm_core.trace",
     "Event": "rlm_core.events",
     "EventListener": "rlm_core.events",
     "RLMOptions": "rlm_core.options",

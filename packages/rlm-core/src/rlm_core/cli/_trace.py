@@ -9,7 +9,7 @@ from pathlib import Path
 from rlm_core.cli._inputs import UsageError
 from rlm_core.report_html import write_html
 from rlm_core.rich_trace import clip
-from rlm_core.trace import Trace
+from rlm_core.trace import Trace, TraceFormatError
 
 
 def load_trace(path: str) -> Trace:
@@ -19,8 +19,11 @@ def load_trace(path: str) -> Trace:
         raise UsageError(f"trace file {path!r} does not exist")
     try:
         return Trace.from_json(file.read_text(encoding="utf-8"))
-    except (ValueError, TypeError, UnicodeDecodeError) as error:
-        raise UsageError(f"{path!r} is not an rlm trace: {error}") from None
+    except UnicodeDecodeError as error:
+        raise UsageError(f"{path!r} is not an rlm trace: not UTF-8 text ({error})") from None
+    except TraceFormatError as error:
+        problem = str(error).removeprefix("not a trace: ")
+        raise UsageError(f"{path!r} is not an rlm trace: {problem}") from None
 
 
 def format_trace(trace: Trace, max_chars: int = 600) -> str:
