@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from rlm_core import RLM, Trace
+from rlm_core import RLM, Trace, TraceStep
 from rlm_core.adapters import FakeAdapter
 from rlm_core.cli import main
 from rlm_core.report_html import render_html
+from rlm_core.rich_trace import clip
 
 pytestmark = pytest.mark.filterwarnings('ignore:repl_backend="python":RuntimeWarning')
 
@@ -66,6 +67,20 @@ def test_cli_trace_show_and_html(tmp_path: Path, capsys: pytest.CaptureFixture[s
     bad.write_text('{"no": "steps"}')
     assert main(["trace", "show", str(bad)]) == 2
     assert "not an rlm trace" in capsys.readouterr().err
+
+
+def test_cli_trace_show_max_chars(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    trace = Trace([TraceStep(step_id=1, kind="root_call", response="FINAL_VAR: first")])
+    file = tmp_path / "t.json"
+    file.write_text(trace.to_json(), encoding="utf-8")
+    assert main(["trace", "show", str(file), "--max-chars", "4"]) == 0
+    assert "  reply: FINA… [12 more chars]" in capsys.readouterr().out.splitlines()
+    for bad in ("0", "-1"):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["trace", "show", str(file), "--max-chars", bad])
+        assert exit_info.value.code == 2
+        assert "--max-chars must be at least 1" in capsys.readouterr().err
+    assert clip("FINAL_VAR: first", -1) == "… [16 more chars]"  # the whole text was cut
 
 
 @pytest.mark.parametrize(

@@ -31,6 +31,7 @@ def _rich() -> Any:
 def clip(text: str | None, limit: int) -> str:
     """``text`` cut to ``limit`` characters, with a note of how much was cut."""
     text = text or ""
+    limit = max(limit, 0)  # a negative limit would slice from the end and miscount
     if len(text) <= limit:
         return text
     return f"{text[:limit]}… [{len(text) - limit} more chars]"

@@ -102,7 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     trace_commands = trace.add_subparsers(dest="trace_command", required=True, metavar="ACTION")
     show = trace_commands.add_parser("show", help="print a trace as text")
     show.add_argument("file")
-    show.add_argument("--max-chars", type=int, default=600, help="cut long texts to this")
+    show.add_argument(
+        "--max-chars", type=int, default=600, help="cut each text to this many characters"
+    )
     show.set_defaults(handler=_lazy("rlm_core.cli._trace", "show"))
     html = trace_commands.add_parser("html", help="write a self-contained HTML report")
     html.add_argument("file")
@@ -179,7 +181,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     for flag in (
-        "max_steps", "n_ctx", "tasks", "baseline_window", "max_output_tokens", "concurrency"
+        "max_steps", "n_ctx", "tasks", "baseline_window", "max_output_tokens", "concurrency",
+        "max_chars",
     ):  # fmt: skip
         value = getattr(args, flag, None)
         if value is not None and value < 1:
