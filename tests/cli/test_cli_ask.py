@@ -89,6 +89,46 @@ def test_model_error_mid_run_is_exit_1_and_keeps_the_trace(
 
 
 @pytest.mark.parametrize(
+    ("flag", "where", "message"),
+    [
+        ("--trace-out", "missing/t.json", "the folder '{tmp}/missing' does not exist"),
+        ("--html-out", "missing/r.html", "the folder '{tmp}/missing' does not exist"),
+        ("--trace-out", ".", "is a folder: give a file name"),
+    ],
+)
+def test_unwritable_output_paths_are_refused_before_any_model_call(
+    flag: str,
+    where: str,
+    message: str,
+    openai_server: OpenAIServer,
+    corpus: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = str(tmp_path / where)
+    assert main(_ask(openai_server, corpus, flag, path)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"rlm: error: {flag} {path!r}")
+    assert message.format(tmp=tmp_path) in err
+    assert openai_server.requests == []  # no model call was spent
+
+
+def test_the_answer_is_printed_when_the_trace_cannot_be_saved(
+    openai_server: OpenAIServer, corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    openai_server.enqueue(MODELS, Reply("FINAL: 4417"))
+    dangling = tmp_path / "t.json"  # passes the up-front check, fails when written
+    dangling.symlink_to(tmp_path / "gone" / "t.json")
+    html_file = tmp_path / "r.html"
+    argv = _ask(openai_server, corpus, "--trace-out", str(dangling), "--html-out", str(html_file))
+    assert main(argv) == 1
+    out = capsys.readouterr()
+    assert out.out.strip() == "4417"
+    assert f"rlm: error: --trace-out {str(dangling)!r}: cannot write the trace" in out.err
+    assert "HTML report written to" in out.err and "4417" in html_file.read_text()
+
+
+@pytest.mark.parametrize(
     ("argv", "message"),
     [
         (["ask", "q?", "-c", "/no/such/file.txt", "--model", "m", "--base-url", "http://127.0.0.1:9/v1"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import os
 import sys
 from pathlib import Path
 
@@ -12,6 +13,18 @@ from rlm_core.context import Context
 
 class UsageError(Exception):
     """A bad command line: printed as ``rlm: error: ...`` with exit code 2."""
+
+
+def check_output_path(flag: str, path: str) -> None:
+    """``UsageError`` now if ``path`` clearly cannot be written (before any model call)."""
+    target = Path(path).expanduser()
+    if target.is_dir():
+        raise UsageError(f"{flag} {path!r} is a folder: give a file name")
+    folder = target.parent
+    if not folder.is_dir():
+        raise UsageError(f"{flag} {path!r}: the folder {str(folder)!r} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"{flag} {path!r}: the folder {str(folder)!r} is not writable")
 
 
 def expand_paths(specs: list[str]) -> list[Path]:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from rlm_core.adapters.base import ModelAdapter
-from rlm_core.cli._inputs import UsageError, load_context
+from rlm_core.cli._inputs import UsageError, check_output_path, load_context
 from rlm_core.cli._models import build_adapter, choose, profile_for_choice
 from rlm_core.cli._progress import progress_listener
 from rlm_core.context import Context
@@ -35,14 +36,27 @@ def _make_rlm(
 
 def _save(
     trace: Trace, options: dict[str, Any], trace_out: str | None, html_out: str | None
-) -> None:
+) -> bool:
+    """Write the requested files; ``False`` (after saying why) if one could not be written."""
     trace.metadata["cli"] = options
+    saved = True
     if trace_out:
-        Path(trace_out).write_text(trace.to_json(), encoding="utf-8")
-        print(f"trace written to {trace_out}", file=sys.stderr)
+        saved &= _write("--trace-out", trace_out, "trace", lambda path: path.write_text(
+            trace.to_json(), encoding="utf-8"))  # fmt: skip
     if html_out:
-        write_html(trace, html_out)
-        print(f"HTML report written to {html_out}", file=sys.stderr)
+        saved &= _write("--html-out", html_out, "HTML report", lambda path: write_html(trace, path))
+    return saved
+
+
+def _write(flag: str, path: str, what: str, write: Callable[[Path], object]) -> bool:
+    try:
+        write(Path(path).expanduser())
+    except OSError as error:
+        reason = error.strerror or str(error)
+        print(f"rlm: error: {flag} {path!r}: cannot write the {what}: {reason}", file=sys.stderr)
+        return False
+    print(f"{what} written to {path}", file=sys.stderr)
+    return True
 
 
 def _run(rlm: RLM, question: str, context: Context) -> tuple[str | None, Trace | None, str | None]:
@@ -54,7 +68,14 @@ def _run(rlm: RLM, question: str, context: Context) -> tuple[str | None, Trace |
 
 
 def ask(args: argparse.Namespace) -> int:
-    """Answer a question over files with an RLM; print the answer on stdout."""
+    """Answer a question over files with an RLM; print the answer on stdout.
+
+    The answer is printed even when ``--trace-out``/``--html-out`` cannot be written at the
+    end (exit code 1 then); paths that clearly cannot be written are refused before the run.
+    """
+    for flag, path in (("--trace-out", args.trace_out), ("--html-out", args.html_out)):
+        if path:
+            check_output_path(flag, path)
     context, sources = load_context(args.context)
     root_choice = choose(args.model, args.base_url)
     sub_choice = (
@@ -73,13 +94,12 @@ def ask(args: argparse.Namespace) -> int:
     sub = build_adapter(sub_choice, n_ctx=args.n_ctx) if sub_choice is not None else None
     rlm = _make_rlm(root, sub, options, progress_listener(args.quiet))
     answer, trace, error = _run(rlm, args.question, context)
-    if trace is not None:
-        _save(trace, options, args.trace_out, args.html_out)
+    saved = _save(trace, options, args.trace_out, args.html_out) if trace is not None else True
     if error is not None:
         print(f"rlm: run failed: {error}", file=sys.stderr)
         return 1
     print(answer)
-    return 0
+    return 0 if saved else 1
 
 
 def _replay_backend(flag: str | None, recorded: object) -> str:

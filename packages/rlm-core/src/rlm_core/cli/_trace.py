@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from rlm_core.cli._inputs import UsageError
+from rlm_core.cli._inputs import UsageError, check_output_path
 from rlm_core.report_html import write_html
 from rlm_core.rich_trace import clip
 from rlm_core.trace import Trace, TraceFormatError
@@ -60,9 +60,8 @@ def show(args: argparse.Namespace) -> int:
 
 def html(args: argparse.Namespace) -> int:
     trace = load_trace(args.file)
-    out = Path(args.output)
-    if not out.parent.exists():
-        raise UsageError(f"-o {args.output!r}: the folder {str(out.parent)!r} does not exist")
+    check_output_path("-o", args.output)
+    out = Path(args.output).expanduser()
     write_html(trace, out, title=f"RLM trace: {Path(args.file).name}")
     print(f"wrote {out}", file=sys.stderr)
     return 0
