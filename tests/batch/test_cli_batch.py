@@ -82,6 +82,27 @@ def test_a_failed_job_gives_exit_code_1(
     assert "3 ok, 1 failed" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("jobs_text", "message"),
+    [
+        (None, "does not exist: pass a JSONL file"),
+        ('{"id": "a", "query": "q"}\n', "jobs.jsonl line 1 (job 'a'): missing 'context'"),
+    ],
+)
+def test_the_jobs_file_is_checked_before_the_endpoint(
+    jobs_text: str | None, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    jobs = tmp_path / "jobs.jsonl"
+    if jobs_text is not None:
+        jobs.write_text(jobs_text, encoding="utf-8")
+    with OpenAIServer() as server:
+        url = server.base_url  # nothing listens here once the server is stopped
+    argv = ["batch", str(jobs), "--out", str(tmp_path / "out.jsonl"), "--base-url", url]
+    assert main([*argv, "--model", "m", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "cannot reach" not in err
+
+
 def test_bad_jobs_are_a_usage_error(
     tmp_path: Path, final_server: OpenAIServer, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -152,6 +152,18 @@ def test_usage_errors_exit_2(
     assert err.startswith("rlm: error:") and message in err
 
 
+@pytest.mark.parametrize("question", ["", "   "])
+def test_an_empty_question_is_a_usage_error(
+    question: str, openai_server: OpenAIServer, corpus: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = _ask(openai_server, corpus)
+    argv[1] = question
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rlm: error: the question is empty") and "ContextError" not in err
+    assert openai_server.requests == []
+
+
 def test_unknown_option_and_bad_numbers_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     for argv in (
         ["ask", "q", "-c", "x", "--frobnicate"],

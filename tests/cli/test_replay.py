@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -109,4 +110,21 @@ def test_cli_replay_needs_context_when_not_recorded(
     doc = tmp_path / "doc.txt"
     doc.write_text(TEXT)
     assert main(["trace", "replay", str(file), "-c", str(doc), "-q"]) == 0
+    assert capsys.readouterr().out.strip() == "4417"
+
+
+def test_cli_replay_of_a_stdin_run_says_the_context_was_stdin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, trace = _recorded()
+    trace.metadata["cli"] = {"context": ["-"]}  # what `rlm ask ... --context -` records
+    file = tmp_path / "t.json"
+    file.write_text(trace.to_json())
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # nothing piped in this time
+    assert main(["trace", "replay", str(file), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "the context is empty: standard input holds no text" in err
+    assert f"{file} was recorded with --context - (standard input)" in err
+    monkeypatch.setattr("sys.stdin", io.StringIO(TEXT))  # the same text piped in again
+    assert main(["trace", "replay", str(file), "-q"]) == 0
     assert capsys.readouterr().out.strip() == "4417"

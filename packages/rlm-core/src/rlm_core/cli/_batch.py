@@ -12,6 +12,7 @@ import importlib.util
 import sys
 
 from rlm_core.batch import JobOptions, ModelSpec, run_batch
+from rlm_core.batch.jobs import load_jobs
 from rlm_core.batch.results import traces_dir_for
 from rlm_core.cli._models import ModelChoice, check_endpoint, choose, profile_for_choice
 from rlm_core.errors import ConfigError
@@ -37,9 +38,6 @@ def model_spec(choice: ModelChoice, n_ctx: int | None) -> ModelSpec:
 def batch(args: argparse.Namespace) -> int:
     """Run every job of the JSONL file; exit 1 when any job failed."""
     root_choice = choose(args.model, args.base_url)
-    sub = None
-    if args.sub_model:
-        sub = model_spec(choose(args.sub_model, args.base_url or root_choice.base_url), args.n_ctx)
     defaults = JobOptions.model_validate(
         {
             "max_steps": args.max_steps,
@@ -48,8 +46,12 @@ def batch(args: argparse.Namespace) -> int:
             "backend": args.backend,
         }
     )
+    jobs = load_jobs(args.jobs, defaults)  # a bad jobs file is reported before the endpoint
+    sub = None
+    if args.sub_model:
+        sub = model_spec(choose(args.sub_model, args.base_url or root_choice.base_url), args.n_ctx)
     summary = run_batch(
-        args.jobs,
+        jobs,
         args.out,
         model=model_spec(root_choice, args.n_ctx),
         sub_model=sub,

@@ -80,7 +80,8 @@ def load_context(specs: list[str]) -> tuple[Context, list[str]]:
         documents.append(text)
         sources.append(str(path))
     if not any(doc.strip() for doc in documents):
-        raise UsageError("the context is empty: the given files hold no text")
+        where = "standard input holds" if sources == ["-"] else "the given files hold"
+        raise UsageError(f"the context is empty: {where} no text")
     if len(documents) == 1:
         return Context.from_text(documents[0]), sources
     headed = [f"=== {src} ===\n{doc}" for src, doc in zip(sources, documents, strict=True)]

@@ -73,6 +73,10 @@ def ask(args: argparse.Namespace) -> int:
     The answer is printed even when ``--trace-out``/``--html-out`` cannot be written at the
     end (exit code 1 then); paths that clearly cannot be written are refused before the run.
     """
+    if not args.question.strip():
+        raise UsageError(
+            'the question is empty: give it first, e.g. rlm ask "What changed?" -c notes/'
+        )
     for flag, path in (("--trace-out", args.trace_out), ("--html-out", args.html_out)):
         if path:
             check_output_path(flag, path)
@@ -134,7 +138,15 @@ def replay(args: argparse.Namespace) -> int:
             f"{args.file} does not say which files it ran on: pass --context PATH... "
             "(traces written by `rlm ask --trace-out` record it)"
         )
-    context, _ = load_context(list(specs))
+    try:
+        context, _ = load_context(list(specs))
+    except UsageError as problem:
+        if args.context or "-" not in specs:
+            raise
+        raise UsageError(
+            f"{problem}; {args.file} was recorded with --context - (standard input): pipe the "
+            "same text in again, or pass --context PATH..."
+        ) from None
     options.setdefault("profile", "default")
     options.setdefault("max_steps", max(len(trace.of_kind("root_call")), 1))
     options["backend"] = _replay_backend(args.backend, options.get("backend"))
