@@ -143,3 +143,31 @@ def test_query_errors(retriever: BM25Retriever) -> None:
         retriever.search("cat", top_k=0)
     with pytest.raises(ConfigError, match="filters"):
         retriever.search("cat", filters=["lang"])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("backend", ["bm25s", "rank_bm25"])
+@pytest.mark.parametrize(
+    ("documents", "message"),
+    [
+        ([], "needs at least one document"),
+        (["", ""], "none of the 2 documents has a word to index"),
+        (["!!!", "???"], "none of the 2 documents has a word to index"),
+    ],
+)
+def test_a_corpus_without_words_is_a_config_error(
+    backend: str, documents: list[str], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        BM25Retriever(documents, backend=backend)
+
+
+def test_documents_without_words_among_others_are_indexed_and_never_hit() -> None:
+    documents = ["", "alpha beta", "!!!", "beta gamma"]
+    a = BM25Retriever(documents, backend="bm25s")
+    b = BM25Retriever(documents, backend="rank_bm25")
+    for query in ("beta", "alpha gamma", "!!!"):
+        hits_a, hits_b = a.search(query), b.search(query)
+        assert [h["doc_id"] for h in hits_a] == [h["doc_id"] for h in hits_b]
+        assert [round(h["score"], 6) for h in hits_a] == [round(h["score"], 6) for h in hits_b]
+    assert [h["doc_id"] for h in a.search("beta")] == ["1", "3"]
+    assert a.search("!!!") == [] and len(a) == 4

@@ -59,9 +59,7 @@ class RankBm25Scorer:
                 n = self.corpus_size
                 self.idf = {w: math.log(1 + (n - f + 0.5) / (f + 0.5)) for w, f in nd.items()}
 
-        # rank-bm25 divides by zero on an all-empty corpus; one empty token avoids it
-        docs = [list(doc) or [""] for doc in corpus]
-        self._model = LuceneOkapi(docs, k1=k1, b=b)
+        self._model = LuceneOkapi([list(doc) for doc in corpus], k1=k1, b=b)
         self._scale = 1.0 / (k1 + 1.0)  # BM25Okapi multiplies by (k1 + 1); Lucene does not
 
     def scores(self, tokens: list[str]) -> np.ndarray[Any, np.dtype[np.float64]]:
@@ -81,6 +79,14 @@ def make_scorer(
     }
     if backend not in factories:
         raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if not corpus:
+        raise ConfigError("BM25Retriever needs at least one document, got none")
+    if not any(corpus):
+        raise ConfigError(
+            f"none of the {len(corpus)} documents has a word to index (the tokenizer found no "
+            "tokens: empty or punctuation-only text); give documents with text, or a tokenizer "
+            "that finds their terms"
+        )
     return factories[backend](corpus, k1, b)
 
 
