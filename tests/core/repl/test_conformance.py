@@ -214,3 +214,14 @@ def test_recursive_sub_runs_get_their_own_repl(backend: str) -> None:
         answer, trace = rlm.run("q", DOCS)
     assert answer == "inner saw 7"
     assert any(step.stdout == "inner text 7\n" for step in trace.steps)
+
+
+def test_system_exit_and_keyboard_interrupt_raised_by_code_are_step_errors(repl: REPL) -> None:
+    for code, shown in (
+        ("raise SystemExit('bye')", "SystemExit: bye"),
+        ("raise KeyboardInterrupt", "KeyboardInterrupt"),
+        ("def stop():\n    raise KeyboardInterrupt('no more')\nstop()", "KeyboardInterrupt"),
+    ):
+        result = repl.exec("a = 2\n" + code)
+        assert result.error is not None and shown in result.error
+    assert run(repl, "print(a)") == "2\n"

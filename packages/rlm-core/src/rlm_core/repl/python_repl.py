@@ -8,6 +8,7 @@ only run code you would run yourself.
 from __future__ import annotations
 
 import builtins
+import dis
 import importlib
 import threading
 import warnings
@@ -70,6 +71,7 @@ _REMOVED_BUILTINS = frozenset(
         "__spec__",
     }
 )
+_RAISE = dis.opmap["RAISE_VARARGS"]
 _warned = False
 _warn_lock = threading.Lock()
 
@@ -142,7 +144,11 @@ class PythonREPL:
                     value = eval(compile(last, REPL_FILENAME, "eval"), self.namespace)
                     if value is not None:
                         buffer.write(repr(value) + "\n")
-            except (Exception, RecursionError) as exc:
+            except Exception as exc:
+                error = format_error(exc)
+            except BaseException as exc:  # SystemExit, KeyboardInterrupt, ...
+                if not raised_by_code(exc):
+                    raise  # e.g. the user's Ctrl-C: it stops the run
                 error = format_error(exc)
             return ExecResult(stdout=buffer.getvalue(), error=error, truncated=buffer.dropped > 0)
 
@@ -157,6 +163,23 @@ class PythonREPL:
 
     def close(self) -> None:
         self.namespace.clear()
+
+
+def raised_by_code(error: BaseException) -> bool:
+    """Whether a ``raise`` statement of the model's code started ``error``.
+
+    Only such a ``raise SystemExit`` or ``raise KeyboardInterrupt`` is a failed step like any
+    other error. A real Ctrl-C starts from wherever the interpreter was (never at a ``raise``
+    instruction), and one raised in a helper, tool or adapter starts outside the model's code:
+    those stop the run as before.
+    """
+    tb = error.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    code = tb.tb_frame.f_code
+    return code.co_filename == REPL_FILENAME and code.co_code[tb.tb_lasti] == _RAISE
 
 
 def create_python_repl(toolkit: ContextHelpers, *, max_output_chars: int = 4000) -> PythonREPL:
