@@ -7,6 +7,7 @@ from typing import Any
 
 from llama_index.core import Settings
 from llama_index.core.base.base_query_engine import BaseQueryEngine
+from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.base.response.schema import RESPONSE_TYPE, PydanticResponse, Response
 from llama_index.core.callbacks import CallbackManager, CBEventType, EventPayload
 from llama_index.core.indices.base import BaseIndex
@@ -24,6 +25,24 @@ from rlm_llamaindex.streaming import stream_async, stream_sync
 
 def _bundle(query: QueryType) -> QueryBundle:
     return QueryBundle(query) if isinstance(query, str) else query
+
+
+def _check_top_k(similarity_top_k: Any) -> int:
+    if isinstance(similarity_top_k, bool) or not isinstance(similarity_top_k, int):
+        raise ConfigError(
+            f"similarity_top_k must be an int >= 1 (hits per search), got {similarity_top_k!r}"
+        )
+    if similarity_top_k < 1:
+        raise ConfigError(
+            f"similarity_top_k must be >= 1 (hits per search), got {similarity_top_k}"
+        )
+    return similarity_top_k
+
+
+def _index_adapter(index: BaseIndex[Any], top_k: int) -> LlamaIndexRetrieverAdapter:
+    return LlamaIndexRetrieverAdapter(
+        index.as_retriever(similarity_top_k=top_k), docstore=index.docstore, default_top_k=top_k
+    )
 
 
 class RLMQueryEngine(BaseQueryEngine):
@@ -97,10 +116,12 @@ class RLMQueryEngine(BaseQueryEngine):
         **rlm_options: Any,
     ) -> RLMQueryEngine:
         """An engine over ``documents`` (the REPL's text ``P``) and/or a search source:
-        ``index`` (searched through ``index.as_retriever(similarity_top_k=...)``, whole nodes
-        read from its docstore) or any ``retriever``. ``llm`` defaults to ``Settings.llm``;
+        ``index`` (searched through its retriever, whole nodes read from its docstore) or any
+        ``retriever``. ``similarity_top_k`` is how many hits a search from the REPL returns
+        when the model does not pass ``top_k``. ``llm`` defaults to ``Settings.llm``;
         ``output_cls`` makes answers validated pydantic objects; other keywords are
         ``rlm_core.RLM`` options."""
+        top_k = _check_top_k(similarity_top_k)
         if index is not None and retriever is not None:
             raise ConfigError("pass index=... or retriever=..., not both")
         if index is not None:
@@ -109,9 +130,9 @@ class RLMQueryEngine(BaseQueryEngine):
                     f"index must be a LlamaIndex index (e.g. VectorStoreIndex), got "
                     f"{type(index).__name__}; pass documents=[...] for documents"
                 )
-            retriever = LlamaIndexRetrieverAdapter(
-                index.as_retriever(similarity_top_k=similarity_top_k), docstore=index.docstore
-            )
+            retriever = _index_adapter(index, top_k)
+        elif isinstance(retriever, BaseRetriever):
+            retriever = LlamaIndexRetrieverAdapter(retriever, default_top_k=top_k)
         return cls(
             llm=llm,
             sub_llm=sub_llm,
@@ -128,16 +149,15 @@ class RLMQueryEngine(BaseQueryEngine):
         cls, index: BaseIndex[Any], llm: Any = None, similarity_top_k: int = 10, **kwargs: Any
     ) -> RLMQueryEngine:
         """An engine that searches ``index`` through its retriever and reads whole nodes
-        from its docstore (``es_search`` / ``es_get`` in the REPL)."""
+        from its docstore (``es_search`` / ``es_get`` in the REPL); a search returns
+        ``similarity_top_k`` hits when the model does not pass ``top_k``."""
+        top_k = _check_top_k(similarity_top_k)
         if not isinstance(index, BaseIndex):
             raise ConfigError(
                 f"from_index expects a LlamaIndex index (e.g. VectorStoreIndex), got "
                 f"{type(index).__name__}; for documents use RLMQueryEngine.from_documents"
             )
-        retriever = LlamaIndexRetrieverAdapter(
-            index.as_retriever(similarity_top_k=similarity_top_k), docstore=index.docstore
-        )
-        return cls(llm=llm, retriever=retriever, **kwargs)
+        return cls(llm=llm, retriever=_index_adapter(index, top_k), **kwargs)
 
     # -- PromptMixin -----------------------------------------------------------------------------
     def _get_prompts(self) -> PromptDictType:

@@ -12,7 +12,7 @@ from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore
 from llama_index.core.storage.docstore.types import BaseDocumentStore
 
 from rlm_core import ConfigError
-from rlm_core.retrieval import FoundDocument, SingleSearchRetriever
+from rlm_core.retrieval import Filters, FoundDocument, SearchHit, SingleSearchRetriever
 
 DEFAULT_PREVIEW_CHARS = 300
 
@@ -22,11 +22,13 @@ class LlamaIndexRetrieverAdapter(SingleSearchRetriever[NodeWithScore]):
 
     ``search`` / ``vector_search`` / ``hybrid_search`` all call the wrapped
     retriever (it decides how it searches). Each search asks it for the number of
-    hits the REPL wants by setting ``similarity_top_k`` on a copy of it
-    (``filter_overfetch`` times more when ``filters`` are given; filters follow
-    ``rlm_core.retrieval.matches_filters`` on node metadata and apply before the
-    ``top_k`` cut). A retriever without ``similarity_top_k`` returns what it returns,
-    and a warning says so once.
+    hits the REPL wants (``top_k``, ``default_top_k`` when the model gives none) by
+    setting ``similarity_top_k`` on a copy of it, and on copies of the retrievers a
+    composite one (``QueryFusionRetriever``, ``RouterRetriever``) combines, so their own
+    default of 2 does not cap it (``filter_overfetch`` times more when ``filters`` are
+    given; filters follow ``rlm_core.retrieval.matches_filters`` on node metadata and
+    apply before the ``top_k`` cut). A retriever without ``similarity_top_k`` returns
+    what it returns, and a warning says so once.
 
     ``get(doc_id)`` returns a node seen in a search (the last ``cache_size`` are kept,
     shared by every run of the adapter), or one from ``docstore`` / ``nodes``.
@@ -43,6 +45,7 @@ class LlamaIndexRetrieverAdapter(SingleSearchRetriever[NodeWithScore]):
         preview_chars: int = DEFAULT_PREVIEW_CHARS,
         filter_overfetch: int = 4,
         cache_size: int = 10_000,
+        default_top_k: int = 10,
     ) -> None:
         if not isinstance(retriever, BaseRetriever):
             raise ConfigError(
@@ -58,6 +61,15 @@ class LlamaIndexRetrieverAdapter(SingleSearchRetriever[NodeWithScore]):
         )
         self.retriever = retriever
         self.docstore = docstore
+        if (
+            isinstance(default_top_k, bool)
+            or not isinstance(default_top_k, int)
+            or default_top_k < 1
+        ):
+            raise ConfigError(
+                f"default_top_k (hits per search) must be an int >= 1, got {default_top_k!r}"
+            )
+        self.default_top_k = default_top_k
         self._given: dict[str, BaseNode] = {}
         for node in nodes or ():
             if not isinstance(node, BaseNode):
@@ -77,6 +89,7 @@ class LlamaIndexRetrieverAdapter(SingleSearchRetriever[NodeWithScore]):
             preview_chars=self.preview_chars,
             filter_overfetch=self.filter_overfetch,
             cache_size=self.cache_size,
+            default_top_k=self.default_top_k,
         )
         clone._given = self._given
         clone._warned = self._warned
@@ -88,6 +101,26 @@ class LlamaIndexRetrieverAdapter(SingleSearchRetriever[NodeWithScore]):
         with self._records:
             self.hits.clear()
             self.fetched.clear()
+
+    # -- searches: top_k=None is the model not saying how many --------------------------------
+    def search(
+        self, query: str, top_k: int | None = None, filters: Filters | None = None
+    ) -> list[SearchHit]:
+        """The best ``top_k`` (default ``default_top_k``) hits that pass ``filters``."""
+        wanted = self.default_top_k if top_k is None else top_k
+        return super().search(query, top_k=wanted, filters=filters)
+
+    def vector_search(
+        self, query: str, top_k: int | None = None, filters: Filters | None = None
+    ) -> list[SearchHit]:
+        """Same as ``search``: the wrapped retriever decides how it searches."""
+        return self.search(query, top_k=top_k, filters=filters)
+
+    def hybrid_search(
+        self, query: str, top_k: int | None = None, filters: Filters | None = None
+    ) -> list[SearchHit]:
+        """Same as ``search``: the wrapped retriever decides how it searches."""
+        return self.search(query, top_k=top_k, filters=filters)
 
     # -- SingleSearchRetriever ---------------------------------------------------------------
     def fetch(self, query: str, limit: int) -> list[FoundDocument[NodeWithScore]]:
@@ -129,15 +162,10 @@ class LlamaIndexRetrieverAdapter(SingleSearchRetriever[NodeWithScore]):
         return result + rest
 
     def _sized(self, limit: int) -> BaseRetriever:
-        """A shallow copy of the retriever with ``similarity_top_k = limit`` when it has one."""
-        if isinstance(getattr(self.retriever, "similarity_top_k", None), int):
-            sized = copy.copy(self.retriever)
-            try:
-                sized.similarity_top_k = limit  # type: ignore[attr-defined]
-            except AttributeError:
-                pass
-            else:
-                return sized
+        """A shallow copy of the retriever asking for ``limit`` nodes (see ``_resized``)."""
+        sized = _resized(self.retriever, limit)
+        if sized is not None:
+            return sized
         if not self._warned:
             self._warned = True
             warnings.warn(
@@ -151,6 +179,31 @@ class LlamaIndexRetrieverAdapter(SingleSearchRetriever[NodeWithScore]):
 
     def __repr__(self) -> str:
         return f"LlamaIndexRetrieverAdapter({type(self.retriever).__name__})"
+
+
+def _resized(retriever: BaseRetriever, limit: int) -> BaseRetriever | None:
+    """A shallow copy of ``retriever`` with ``similarity_top_k = limit``, and with copies
+    sized likewise of the retrievers it combines (``_retrievers``); None when neither it
+    nor any retriever it combines has a settable ``similarity_top_k``."""
+    sized = copy.copy(retriever)
+    resized = False
+    if isinstance(getattr(retriever, "similarity_top_k", None), int):
+        try:
+            sized.similarity_top_k = limit  # type: ignore[attr-defined]
+        except AttributeError:
+            pass
+        else:
+            resized = True
+    inner = getattr(retriever, "_retrievers", None)
+    if isinstance(inner, list) and inner and all(isinstance(r, BaseRetriever) for r in inner):
+        parts = [_resized(part, limit) for part in inner]
+        if any(part is not None for part in parts):
+            sized._retrievers = [  # type: ignore[attr-defined]
+                part if part is not None else original
+                for part, original in zip(parts, inner, strict=True)
+            ]
+            resized = True
+    return sized if resized else None
 
 
 def _found(hit: NodeWithScore) -> FoundDocument[NodeWithScore]:

@@ -250,26 +250,27 @@ class Toolkit(ContextHelpers):
         return results
 
     # -- retrieval ---------------------------------------------------------------------------
+    # top_k=None leaves the number of hits to the index's own default (10 unless configured)
     @helper("retrieval", retriever=True)
     def es_search(
-        self, query: str, top_k: int = 10, filters: dict[str, Any] | None = None
+        self, query: str, top_k: int | None = None, filters: dict[str, Any] | None = None
     ) -> list[dict[str, Any]]:
         """Keyword (BM25) search: [{doc_id, preview, score, metadata}]."""
-        return list(self.retriever.search(query, top_k=top_k, filters=filters))
+        return list(self.retriever.search(query, filters=filters, **_top_k(top_k)))
 
     @helper("retrieval", retriever=True)
     def es_vector_search(
-        self, query: str, top_k: int = 10, filters: dict[str, Any] | None = None
+        self, query: str, top_k: int | None = None, filters: dict[str, Any] | None = None
     ) -> list[dict[str, Any]]:
         """Semantic (embedding) search: [{doc_id, preview, score, metadata}]."""
-        return list(self.retriever.vector_search(query, top_k=top_k, filters=filters))
+        return list(self.retriever.vector_search(query, filters=filters, **_top_k(top_k)))
 
     @helper("retrieval", retriever=True)
     def es_hybrid_search(
-        self, query: str, top_k: int = 10, filters: dict[str, Any] | None = None
+        self, query: str, top_k: int | None = None, filters: dict[str, Any] | None = None
     ) -> list[dict[str, Any]]:
         """Keyword + semantic search combined: [{doc_id, preview, score, metadata}]."""
-        return list(self.retriever.hybrid_search(query, top_k=top_k, filters=filters))
+        return list(self.retriever.hybrid_search(query, filters=filters, **_top_k(top_k)))
 
     @helper("retrieval", retriever=True)
     def es_get(self, doc_id: str) -> dict[str, Any]:
@@ -291,6 +292,11 @@ class Toolkit(ContextHelpers):
             parent_id=self.parent_step_id,
             depth=self.depth,
         )
+
+
+def _top_k(top_k: int | None) -> dict[str, Any]:
+    """``top_k`` as a keyword argument, or none so the retriever's own default applies."""
+    return {} if top_k is None else {"top_k": top_k}
 
 
 def _text(value: object) -> str:
