@@ -43,7 +43,8 @@ from llama_index.core.instrumentation.events.llm import (
     LLMStructuredPredictStartEvent,
 )
 from llama_index.core.llms import LLM
-from llama_index.core.prompts import PromptTemplate
+from llama_index.core.prompts import BasePromptTemplate, PromptTemplate
+from llama_index.core.types import TokenAsyncGen, TokenGen
 from llama_index_instrumentation import get_dispatcher
 from pydantic import BaseModel, PrivateAttr
 
@@ -101,6 +102,7 @@ class RLMLLM(LLM):
     _model_name: str = PrivateAttr()
     _sessions: ChatSessions | None = PrivateAttr()
     _named: contextvars.ContextVar[str | None] = PrivateAttr()
+    _predicting: contextvars.ContextVar[bool] = PrivateAttr()
 
     def __init__(
         self,
@@ -124,6 +126,7 @@ class RLMLLM(LLM):
         self._model_name = f"rlm:{self._runner.adapter.model_id}"
         self._sessions = _sessions_of(sessions)
         self._named = contextvars.ContextVar(f"rlm_conversation_{id(self)}", default=None)
+        self._predicting = contextvars.ContextVar(f"rlm_predicting_{id(self)}", default=False)
 
     @classmethod
     def class_name(cls) -> str:
@@ -245,8 +248,41 @@ class RLMLLM(LLM):
         )
 
     def _uses_session(self, conversation_id: str | None, prompt: bool) -> bool:
-        """Chat calls keep sessions; prompt calls (``complete``) only in a named conversation."""
-        return self._sessions is not None and (conversation_id is not None or not prompt)
+        """Chat calls keep sessions; prompt calls (``complete``, and ``predict`` of a plain
+        ``PromptTemplate``, which LlamaIndex sends through ``chat``) only in a named one."""
+        one_prompt = prompt or self._predicting.get()
+        return self._sessions is not None and (conversation_id is not None or not one_prompt)
+
+    # -- predict: a plain prompt template is one prompt, like complete ----------------------
+    @contextlib.contextmanager
+    def _one_prompt(self, prompt: BasePromptTemplate) -> Iterator[None]:
+        """Within the block, replies are fresh runs when ``prompt`` is a plain
+        ``PromptTemplate`` (a chat engine condensing a question, a one-off ``predict``);
+        chat templates may carry a conversation (``CondensePlusContextChatEngine`` answers
+        through one), so they are chat calls."""
+        token = self._predicting.set(isinstance(prompt, PromptTemplate))
+        try:
+            yield
+        finally:
+            self._predicting.reset(token)
+
+    def predict(self, prompt: BasePromptTemplate, **prompt_args: Any) -> str:
+        """``LLM.predict``; with a plain ``PromptTemplate``, a fresh run like ``complete``
+        (no session) unless a conversation is named."""
+        with self._one_prompt(prompt):
+            return super().predict(prompt, **prompt_args)
+
+    async def apredict(self, prompt: BasePromptTemplate, **prompt_args: Any) -> str:
+        with self._one_prompt(prompt):
+            return await super().apredict(prompt, **prompt_args)
+
+    def stream(self, prompt: BasePromptTemplate, **prompt_args: Any) -> TokenGen:
+        with self._one_prompt(prompt):  # the reply's worker starts (with this context) in here
+            return super().stream(prompt, **prompt_args)
+
+    async def astream(self, prompt: BasePromptTemplate, **prompt_args: Any) -> TokenAsyncGen:
+        with self._one_prompt(prompt):
+            return await super().astream(prompt, **prompt_args)
 
     def _reply(
         self,
