@@ -107,3 +107,8 @@ def test_unplaceable_output_leaves_searches_for_later_outputs_of_a_large_context
     # the 500 unplaceable lines use only their own output's share of searches, and the
     # record is found although most of the printed text is boilerplate every record has
     assert counts == {1234: 1.0}
+
+
+def test_a_printed_ctx_find_match_credits_its_document_not_its_snippet() -> None:
+    # the snippet around the hit at the end of alpha reaches into beta
+    assert sources_of(TAGGED, "print(ctx.find('Heron'))") == [(0, 1.0)]

@@ -1,15 +1,15 @@
 """Which documents a run consulted, found from its trace.
 
 The model reads the context through code, so there is no list of "retrieved" documents.
-What it looked at is in its trace: ``grep`` hits (``[@offset]``, credited to the document the
-hit falls in; the text shown around a hit is not credited, so a window that spills into the
-next document does not make it a source), and the context text in its printed output and
-sub-model prompts. Each such piece is placed in the context where most of it matches
-(anywhere in the piece, so a prefix such as ``"Found: "`` does not hide it); text found in
-several places, such as a header every document shares, goes to the place next to the
-neighbouring text of the same output, or is split evenly between its places. A piece counts
-once, shared between documents by how many of its characters fall in each. A document's
-score is its total relative to the most-read one.
+What it looked at is in its trace: hits (``grep``'s ``[@offset]``, a printed ``ctx.find``
+``Match``), credited to the document the hit falls in (the text shown around a hit is not
+credited, so a window that spills into the next document does not make it a source), and the
+context text in its printed output and sub-model prompts. Each such piece is placed in the
+context where most of it matches (anywhere in the piece, so a prefix such as ``"Found: "``
+does not hide it); text found in several places, such as a header every document shares,
+goes to the place next to the neighbouring text of the same output, or is split evenly
+between its places. A piece counts once, shared between documents by how many of its
+characters fall in each. A document's score is its total relative to the most-read one.
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ from llama_index.core.schema import BaseNode, NodeWithScore
 from rlm_core import Context, Trace
 from rlm_llamaindex.text_locator import Part, TextLocator
 
-# a grep hit, a repr'd list's item boundary, or an escaped line break in printed reprs
-_TOKEN = re.compile(r"\[@(\d+)\]|(', '|\", \")|\\[nrt]")
+# a hit (grep's "[@offset]", a printed ctx.find Match), a repr'd list's item boundary, or an
+# escaped line break in printed reprs
+_TOKEN = re.compile(r"\[@(\d+)\]|\bMatch\(start=(\d+)|(', '|\", \")|\\[nrt]")
 NEAR_CHARS = 2000  # how far from its neighbour's place a repeated piece is looked for
 WINDOW_REACH = 1000  # how far from a grep hit the text shown around it can reach
 _TRUSTED_OFFSETS = ("repl_exec", "subcall", "recursive_subcall")  # offsets into the top P
@@ -93,13 +94,14 @@ def _read(blob: str, locator: TextLocator, trusted: bool, size: int) -> list[_Re
             readings.append(_Reading(piece, index, part, window))
         if token is None:
             continue
-        if token.group(1) is not None:
-            offset = int(token.group(1))
+        hit = token.group(1) or token.group(2)
+        if hit is not None:
+            offset = int(hit)
             usable = trusted and offset < size
             window = offset if usable else None
             if usable:
                 readings.append(_Reading("", -1, None, None, hit=offset))
-        elif token.group(2) is not None:
+        elif token.group(3) is not None:
             window = None
     return readings
 
