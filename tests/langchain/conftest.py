@@ -16,6 +16,7 @@ from langchain_core.language_models.fake_chat_models import FakeMessagesListChat
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatResult
 from langchain_core.retrievers import BaseRetriever
+from langchain_core.runnables import RunnableLambda
 from langgraph.graph import END, START, MessagesState, StateGraph
 
 HERE = Path(__file__).parent
@@ -154,3 +155,22 @@ def graph_of(node: Any) -> Any:
 def streamed_texts(parts: list[tuple[BaseMessage, dict[str, Any]]]) -> list[str]:
     """The non-empty message texts of a ``stream_mode="messages"`` stream."""
     return [message.text for message, _ in parts if message.text]
+
+
+async def events_of_invoke(chat: Any, read: Any) -> list[Any]:
+    """``astream_events`` (v2) of a runnable ``node`` that awaits ``chat.ainvoke("When?")``
+    and returns ``read(reply)``: LangChain's hidden streaming path of ``invoke``."""
+
+    async def node(question: str) -> Any:
+        return read(await chat.ainvoke(question))
+
+    return [e async for e in RunnableLambda(node).astream_events("When?", version="v2")]
+
+
+def chat_rlm_chunks(events: list[Any]) -> list[Any]:
+    """The message chunks of the ``on_chat_model_stream`` events of the ChatRLM run."""
+    return [
+        e["data"]["chunk"]
+        for e in events
+        if e["event"] == "on_chat_model_stream" and e["name"] == "ChatRLM"
+    ]

@@ -11,12 +11,18 @@ import pytest
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
 from langchain_core.rate_limiters import BaseRateLimiter
-from langchain_core.runnables import RunnableLambda
 from langgraph.graph import MessagesState
 
 from rlm_langchain import ChatRLM
 
-from .conftest import Recorder, graph_of, scripted, streamed_texts
+from .conftest import (
+    Recorder,
+    chat_rlm_chunks,
+    events_of_invoke,
+    graph_of,
+    scripted,
+    streamed_texts,
+)
 from .test_streaming import ANSWER, _assert_tree, _chat
 from .test_tools import LOOK, WEATHER_TEXT, _call, _final, get_weather
 
@@ -103,17 +109,8 @@ async def test_v1_astream_chunks_are_content_blocks() -> None:
 
 
 async def test_v1_tokens_of_invoke_under_astream_events_are_content_blocks() -> None:
-    chat = _chat(output_version="v1")
-
-    async def node(question: str) -> Any:
-        return (await chat.ainvoke(question)).content
-
-    events = [e async for e in RunnableLambda(node).astream_events("When?", version="v2")]
-    tokens = [
-        e["data"]["chunk"].content
-        for e in events
-        if e["event"] == "on_chat_model_stream" and e["name"] == "ChatRLM"
-    ]
+    events = await events_of_invoke(_chat(output_version="v1"), lambda reply: reply.content)
+    tokens = [chunk.content for chunk in chat_rlm_chunks(events)]
     assert tokens and all(isinstance(token, list) for token in tokens)
     texts = [block["text"] for token in tokens for block in token]
     assert "".join(texts) == ANSWER and len(texts) > 1
@@ -161,12 +158,7 @@ async def test_disable_streaming_gives_one_message_in_async_langgraph_messages_m
 
 
 async def test_disable_streaming_sends_no_tokens_from_invoke_under_astream_events() -> None:
-    chat = _chat(disable_streaming=True)
-
-    async def node(question: str) -> str:
-        return (await chat.ainvoke(question)).text
-
-    events = [e async for e in RunnableLambda(node).astream_events("When?", version="v2")]
+    events = await events_of_invoke(_chat(disable_streaming=True), lambda reply: reply.text)
     own = [e for e in events if e["name"] == "ChatRLM"]
     assert not [e for e in own if e["event"] == "on_chat_model_stream"]
     (end,) = [e for e in own if e["event"] == "on_chat_model_end"]

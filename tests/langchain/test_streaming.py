@@ -18,7 +18,16 @@ from langgraph.graph import MessagesState
 
 from rlm_langchain import ChatRLM, RLMRunnable
 
-from .conftest import DOCS, KeywordRetriever, Recorder, fenced, graph_of, streamed_texts
+from .conftest import (
+    DOCS,
+    KeywordRetriever,
+    Recorder,
+    chat_rlm_chunks,
+    events_of_invoke,
+    fenced,
+    graph_of,
+    streamed_texts,
+)
 
 ANSWER = "It happened in 1969."
 ROOT_CODE = fenced(
@@ -220,19 +229,8 @@ def test_stop_sequences_turn_live_streaming_off() -> None:
 
 async def test_invoke_under_astream_events_streams_answer_tokens() -> None:
     """LangChain's hidden streaming path (a streaming callback on ``invoke``)."""
-    chat = _chat()
-
-    async def node(question: str) -> str:
-        return (await chat.ainvoke(question)).text
-
-    from langchain_core.runnables import RunnableLambda
-
-    events = [e async for e in RunnableLambda(node).astream_events("When?", version="v2")]
-    tokens = [
-        e["data"]["chunk"].text
-        for e in events
-        if e["event"] == "on_chat_model_stream" and e["name"] == "ChatRLM"
-    ]
+    events = await events_of_invoke(_chat(), lambda reply: reply.text)
+    tokens = [chunk.text for chunk in chat_rlm_chunks(events)]
     tokens = [token for token in tokens if token]
     assert "".join(tokens) == ANSWER and len(tokens) > 1
 
