@@ -271,6 +271,11 @@ class LlamaIndexLLMAdapter:
         self.model = metadata.model_name if metadata.model_name != "unknown" else None
         self.model_id = self.model or self.llm.class_name()
         self.chat_model = bool(metadata.is_chat_model)
+        # Which of CustomLLM's async completion methods the LLM keeps (see _inherits): fixed
+        # by its class, so worked out once rather than on every call.
+        self._sync_instead = {
+            method: self._inherits(method) for method in ("acomplete", "astream_complete")
+        }
         window = metadata.context_window
         self.context_window: int | None = window if isinstance(window, int) and window > 0 else None
 
@@ -359,12 +364,12 @@ class LlamaIndexLLMAdapter:
             if not self.chat_model:
                 prompt = self._prompt(chat)
                 if not self.stream_calls:
-                    if self._inherits("acomplete"):  # CustomLLM's acomplete calls complete
+                    if self._sync_instead["acomplete"]:  # CustomLLM's acomplete calls complete
                         return self._response(self.llm.complete(prompt, formatted=True, **kwargs))
                     return self._response(
                         await self.llm.acomplete(prompt, formatted=True, **kwargs)
                     )
-                if self._inherits("astream_complete"):  # it iterates stream_complete
+                if self._sync_instead["astream_complete"]:  # it iterates stream_complete
                     stream = _as_async(self.llm.stream_complete(prompt, formatted=True, **kwargs))
                 else:
                     stream = await self.llm.astream_complete(prompt, formatted=True, **kwargs)

@@ -15,7 +15,6 @@ characters fall in each. A document's score is its total relative to the most-re
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -47,25 +46,24 @@ class _Reading:
 
 
 class DocumentIndex:
-    """Document ranges of a context, found by bisecting the start offsets."""
+    """Document ranges of a context: the document at an offset (``Context.document_at``)
+    and the documents a range overlaps."""
 
     def __init__(self, context: Context) -> None:
         self.lengths = context.document_lengths()
         gap = len(context.separator)
         self.starts = [0, *accumulate(length + gap for length in self.lengths[:-1])]
+        self.document_at = context.document_at
 
     def overlaps(self, start: int, end: int) -> Iterator[tuple[int, int]]:
         """``(document, characters)`` for each document that ``[start, end)`` overlaps."""
-        index = max(bisect_right(self.starts, start) - 1, 0)
+        index = self.document_at(start)
         while index < len(self.starts) and self.starts[index] < end:
             shared = min(end, self.starts[index] + self.lengths[index])
             shared -= max(start, self.starts[index])
             if shared > 0:
                 yield index, shared
             index += 1
-
-    def document_at(self, offset: int) -> int:
-        return max(bisect_right(self.starts, offset) - 1, 0)
 
 
 def consulted_documents(context: Context, trace: Trace) -> dict[int, float]:
