@@ -284,12 +284,7 @@ class Session:
                 continue  # bound only in code that failed, or deleted since
             kind = probe.stdout.strip().strip("'\"")
             value = repl.get(name) if kind in _PLAIN_TYPES else None
-            if (
-                kind not in _PLAIN_TYPES
-                or type(value).__name__ != kind
-                or not _is_plain(value)
-                or not _json_can_hold(value)
-            ):
+            if kind not in _PLAIN_TYPES or type(value).__name__ != kind or not _is_plain(value):
                 skipped.append(name)
                 continue
             values[name] = value
@@ -433,7 +428,9 @@ def _metadata(context: Context | None, where: str, has_retriever: bool) -> dict[
 def _is_plain(value: Any, depth: int = 0) -> bool:
     if depth > 100:
         return False
-    if value is None or isinstance(value, str | int | float | bool):
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _int_writable(value)
+    if value is None or isinstance(value, str | float | bool):
         return True
     if isinstance(value, list | tuple):
         return all(_is_plain(item, depth + 1) for item in value)
@@ -444,11 +441,11 @@ def _is_plain(value: Any, depth: int = 0) -> bool:
     return False
 
 
-def _json_can_hold(value: Any) -> bool:
-    """Whether ``json.dumps`` writes ``value`` (an int too long for ``str()`` it cannot)."""
+def _int_writable(value: int) -> bool:
+    """Whether JSON can write ``value``: not an int too long for ``str()``."""
     try:
-        json.dumps(value)
-    except (ValueError, TypeError, RecursionError):
+        str(value)
+    except ValueError:
         return False
     return True
 
