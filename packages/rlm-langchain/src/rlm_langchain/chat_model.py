@@ -8,6 +8,7 @@ from typing import Any, cast
 from uuid import UUID
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.globals import get_llm_cache
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
@@ -199,6 +200,8 @@ class ChatRLM(BaseChatModel):
 
     def _as_cached(self, run_manager: Any) -> ChatRLM:
         """This model, or a copy with ``cache=False`` for a run the LLM cache must skip."""
+        if self.cache is None and get_llm_cache() is None:
+            return self  # no cache to skip: no copy on every call
         metadata = None if run_manager is None else run_manager.inheritable_metadata
         if self.cache is False or uses_llm_cache(
             self.cache, sessions=self.sessions, retriever=self.retriever, run_metadata=metadata

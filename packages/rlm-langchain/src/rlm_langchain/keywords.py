@@ -66,12 +66,10 @@ def collect_rlm_options(owner: str, values: dict[str, Any], fields: set[str]) ->
     """
     own = {key: value for key, value in values.items() if key in fields}
     extra = {key: value for key, value in values.items() if key not in fields}
+    candidates = [*fields, *OPTION_NAMES, *POLICY_NAMES]
     for name in extra:
-        if name == "options" or name in POLICY_NAMES:
+        if name == "options" or name in OPTION_NAMES or name in POLICY_NAMES:
             continue
-        if name in OPTION_NAMES:
-            continue
-        candidates = [*fields, *OPTION_NAMES, *POLICY_NAMES]
         close = difflib.get_close_matches(name, candidates, n=1)
         if close and close[0] in fields:
             raise unknown_keyword(owner, name, fields)
